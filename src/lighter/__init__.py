@@ -1,0 +1,1 @@
+"""lighter: OCI/Docker images and multi-arch manifest lists, from Python."""

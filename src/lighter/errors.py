@@ -1,0 +1,166 @@
+"""The one exception tree of lighter.
+
+Every failure a user can cause raises a specific subclass with a one-line
+message; the CLI prints ``str(exc)`` without a traceback.  Parse errors are
+also ``ValueError`` so that callers who only care about "bad input" can catch
+that.  ``NotFoundError`` maps to exit code 2 (as skopeo does since 1.16),
+everything else to 1.
+
+::
+
+    LighterError
+    ├── InvalidInputError(ValueError)
+    │   ├── InvalidDigestError
+    │   ├── InvalidReferenceError
+    │   ├── InvalidPlatformError
+    │   ├── InvalidManifestError
+    │   │   └── ManifestTooLargeError
+    │   ├── UnknownTransportError
+    │   └── InvalidImageNameError
+    ├── NotFoundError                       exit code 2
+    │   ├── ManifestNotFoundError
+    │   ├── BlobNotFoundError
+    │   └── ImageNotFoundError
+    ├── VerificationError
+    │   ├── DigestMismatchError
+    │   └── SizeMismatchError
+    ├── UnsupportedError
+    │   ├── UnsupportedMediaTypeError
+    │   └── UnsupportedCompressionError
+    ├── NoMatchingPlatformError
+    ├── NotAManifestListError
+    ├── LayoutError
+    ├── RegistryError
+    │   ├── AuthenticationError
+    │   └── RegistryTransientError
+    ├── DigestChangeError
+    └── StoreError
+"""
+
+from __future__ import annotations
+
+
+class LighterError(Exception):
+    """Base of every error lighter raises on purpose."""
+
+    exit_code: int = 1
+
+
+class InvalidInputError(LighterError, ValueError):
+    """Something the user gave could not be parsed."""
+
+
+class InvalidDigestError(InvalidInputError):
+    """A string is not a valid ``algorithm:hex`` digest."""
+
+
+class InvalidReferenceError(InvalidInputError):
+    """A docker reference (``host/name:tag@digest``) is malformed."""
+
+
+class InvalidPlatformError(InvalidInputError):
+    """A platform string (``os/arch[/variant]``) is malformed."""
+
+
+class InvalidManifestError(InvalidInputError):
+    """Manifest or config bytes are not a valid document of their type."""
+
+
+class ManifestTooLargeError(InvalidManifestError):
+    """A manifest is larger than the 4 MiB cap and was not parsed."""
+
+
+class UnknownTransportError(InvalidInputError):
+    """An image name starts with a transport prefix lighter does not know."""
+
+
+class InvalidImageNameError(InvalidInputError):
+    """An image name is malformed for its transport."""
+
+
+class NotFoundError(LighterError):
+    """The image, manifest or blob asked for does not exist."""
+
+    exit_code = 2
+
+
+class ManifestNotFoundError(NotFoundError):
+    """No manifest for that reference."""
+
+
+class BlobNotFoundError(NotFoundError):
+    """No blob with that digest."""
+
+
+class ImageNotFoundError(NotFoundError):
+    """No image under that name."""
+
+
+class VerificationError(LighterError):
+    """Bytes read did not match what their descriptor promised."""
+
+
+class DigestMismatchError(VerificationError):
+    """The digest of the bytes read is not the one expected."""
+
+    def __init__(self, what: str, expected: str, actual: str) -> None:
+        super().__init__(f"digest mismatch for {what}: expected {expected}, got {actual}")
+        self.expected = expected
+        self.actual = actual
+
+
+class SizeMismatchError(VerificationError):
+    """The number of bytes read is not the size expected."""
+
+    def __init__(self, what: str, expected: int, actual: int) -> None:
+        super().__init__(f"size mismatch for {what}: expected {expected} bytes, got {actual}")
+        self.expected = expected
+        self.actual = actual
+
+
+class UnsupportedError(LighterError):
+    """A valid request that lighter does not (or will not) do."""
+
+
+class UnsupportedMediaTypeError(UnsupportedError):
+    """A media type lighter cannot handle where it was met."""
+
+
+class UnsupportedCompressionError(UnsupportedError):
+    """A compression algorithm lighter refuses (xz, bzip2) or does not know."""
+
+
+class NoMatchingPlatformError(LighterError):
+    """No instance of a manifest list fits the platform asked for."""
+
+
+class NotAManifestListError(LighterError):
+    """A single image was found where a manifest list was required."""
+
+
+class LayoutError(LighterError):
+    """An on-disk image layout (dir, OCI layout, archive) is broken."""
+
+
+class RegistryError(LighterError):
+    """A registry answered with an error."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class AuthenticationError(RegistryError):
+    """401/403: authentication required or denied."""
+
+
+class RegistryTransientError(RegistryError):
+    """A failure worth retrying: connection error, 429, 5xx."""
+
+
+class DigestChangeError(LighterError):
+    """``--preserve-digests`` was given but the copy would change a digest."""
+
+
+class StoreError(LighterError):
+    """The local store refused an operation."""

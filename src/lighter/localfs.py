@@ -1,0 +1,106 @@
+"""Atomic local writes (DESIGN.md rule 3) shared by every on-disk transport and the store.
+
+Write to a temporary file in the destination's own directory, fsync, then
+rename: an interrupted write leaves the old file (or nothing), never half a
+file.  Blobs are hashed while they are written and only renamed into place
+when their digest and size are the ones expected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import IO
+
+from lighter.digest import Digest, Digester
+from lighter.errors import DigestMismatchError, SizeMismatchError
+
+CHUNK = 1024 * 1024
+
+
+def fsync_dir(path: str) -> None:
+    """Make a rename in ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``data`` atomically."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fchmod(out.fileno(), mode)
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(directory)
+
+
+def write_stream(
+    stream: IO[bytes],
+    directory: str,
+    final_path: Callable[[Digest], str],
+    expected: Digest | None = None,
+    expected_size: int = -1,
+    what: str = "blob",
+    algorithm: str = "sha256",
+    durable: bool = True,
+) -> tuple[Digest, int]:
+    """Copy ``stream`` into a file renamed to ``final_path(digest)`` once verified.
+
+    Returns the digest and size.  On any failure the temporary file is removed
+    and nothing becomes visible.
+    """
+    digester = Digester(expected.algorithm if expected is not None else algorithm)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-blob-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while True:
+                chunk = stream.read(CHUNK)
+                if not chunk:
+                    break
+                digester.update(chunk)
+                if expected_size >= 0 and digester.size > expected_size:
+                    raise SizeMismatchError(f"{what} {expected}", expected_size, digester.size)
+                out.write(chunk)
+            if durable:
+                out.flush()
+                os.fsync(out.fileno())
+        digest = digester.digest()
+        if expected_size >= 0 and digester.size != expected_size:
+            raise SizeMismatchError(f"{what} {expected}", expected_size, digester.size)
+        if expected is not None and digest != expected:
+            raise DigestMismatchError(f"{what} {expected}", str(expected), str(digest))
+        os.chmod(tmp, 0o644)
+        target = final_path(digest)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return digest, digester.size
+
+
+@contextlib.contextmanager
+def locked(path: str) -> Iterator[None]:
+    """An exclusive ``fcntl`` lock on ``path`` (created if missing), held for the block."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
