@@ -1,0 +1,1 @@
+"""Helpers for testing code that uses lighter: random images, transport conformance."""
