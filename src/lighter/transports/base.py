@@ -58,10 +58,6 @@ class Capabilities:
     layer_compression: Literal["keep", "decompress"] = "keep"
     #: Whether zstd layers can be stored.
     supports_zstd: bool = True
-    #: Whether it accepts blobs of unknown digest (digest computed while writing).
-    accepts_unknown_digest: bool = True
-    #: Whether it keeps a list whose instances it does not hold (index-only copies).
-    accepts_sparse_lists: bool = True
 
 
 class ImageSource(abc.ABC):

@@ -1,0 +1,258 @@
+"""Doing a copy: streams blobs and manifests from an ImageSource to an ImageDestination.
+
+Written only against the transport interfaces, so every pair of transports
+works.  Blobs move on one bounded thread pool (hashlib, isal and zstd
+release the GIL); instances of a list move on a second, small pool so that
+an instance waiting for its blobs never starves the blob workers.  A blob
+shared by several instances moves once.  The destination commits only after
+every blob and manifest has been written and verified.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import IO, Any
+
+from lighter import mediatype as mt
+from lighter.compression import compressed, decompressed
+from lighter.copy.options import CopyOptions
+from lighter.copy.plan import LayerAction, ListPlan, image_actions, plan_list
+from lighter.copy.progress import Progress
+from lighter.digest import Digest, VerifyingReader, digest_bytes
+from lighter.errors import InvalidManifestError, RegistryError
+from lighter.manifest import Descriptor, ImageManifest, Index, Manifest, manifest_digest, parse_manifest
+from lighter.platform import host_platform
+from lighter.transports import ImageDestination, ImageReference, ImageSource, TransportOptions, parse_image_name
+
+_KEEP = LayerAction("keep")
+
+
+@dataclass(frozen=True, slots=True)
+class CopyResult:
+    """What was written at the destination's top level."""
+
+    digest: Digest
+    media_type: str
+    blobs_copied: int = 0
+    blobs_reused: int = 0
+
+
+class _CountingReader:
+    """Reports bytes read to the progress sink."""
+
+    def __init__(self, raw: IO[bytes], digest: Digest, progress: Progress) -> None:
+        self._raw = raw
+        self._digest = digest
+        self._progress = progress
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n)
+        if data:
+            self._progress.blob_advanced(self._digest, len(data))
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+def _drain(stream: IO[bytes]) -> None:
+    """Read what a decoder left behind so that a VerifyingReader sees EOF and checks."""
+    while stream.read(1024 * 1024):
+        pass
+
+
+class _Copier:
+    def __init__(self, source: ImageSource, dest: ImageDestination, options: CopyOptions) -> None:
+        self.source = source
+        self.dest = dest
+        self.options = options
+        self.caps = dest.capabilities
+        self.blob_pool = ThreadPoolExecutor(max_workers=max(1, options.parallel), thread_name_prefix="lighter-blob")
+        self._blobs: dict[tuple[Digest, LayerAction], Future[Descriptor]] = {}
+        self._lock = threading.Lock()
+        self.copied = 0
+        self.reused = 0
+
+    def close(self) -> None:
+        self.blob_pool.shutdown(wait=True, cancel_futures=True)
+
+    # -- blobs ---------------------------------------------------------------
+
+    def blob(self, desc: Descriptor, action: LayerAction, what: str) -> Future[Descriptor]:
+        """The future of one blob's move, shared by every image that needs it."""
+        key = (desc.digest, action)
+        with self._lock:
+            future = self._blobs.get(key)
+            if future is None:
+                future = self.blob_pool.submit(self._move_blob, desc, action, what)
+                self._blobs[key] = future
+        return future
+
+    def _move_blob(self, desc: Descriptor, action: LayerAction, what: str) -> Descriptor:
+        progress = self.options.progress
+        if action.kind == "keep":
+            reused = self.dest.try_reuse_blob(desc)
+            if reused is not None:
+                with self._lock:
+                    self.reused += 1
+                if progress:
+                    progress.blob_finished(desc.digest, skipped=True)
+                return desc
+        if progress:
+            progress.blob_started(desc.digest, desc.size, what)
+        stream = self.source.blob(desc)
+        try:
+            counted: IO[bytes] = _CountingReader(stream, desc.digest, progress) if progress else stream  # type: ignore[assignment]
+            if action.kind == "keep":
+                stored = self.dest.put_blob(counted, desc)
+                result = desc.evolve(digest=stored.digest, size=stored.size)
+            else:
+                result = self._reencode(counted, desc, action, what)
+        finally:
+            stream.close()
+        with self._lock:
+            self.copied += 1
+        if progress:
+            progress.blob_finished(desc.digest, skipped=False)
+        return result
+
+    def _reencode(self, stream: IO[bytes], desc: Descriptor, action: LayerAction, what: str) -> Descriptor:
+        verifying = VerifyingReader(stream, desc.digest, desc.size, f"{what} {desc.digest}")
+        plain = decompressed(verifying, f"{what} {desc.digest}")  # type: ignore[arg-type]
+        algorithm = action.algorithm if action.kind == "recompress" else "none"
+        encoded = compressed(plain, algorithm, self.options.compression_level)
+        media_type = mt.with_compression(desc.media_type, algorithm)
+        stored = self.dest.put_blob(encoded, None, media_type=media_type)
+        _drain(verifying)  # type: ignore[arg-type]
+        return desc.evolve(media_type=media_type, digest=stored.digest, size=stored.size)
+
+    # -- images --------------------------------------------------------------
+
+    def image(self, raw: bytes, manifest: Manifest, instance: bool) -> tuple[bytes, str]:
+        """Copy one image's blobs, then its (possibly rewritten) manifest; returns what was written."""
+        if isinstance(manifest, Index):
+            raise InvalidManifestError("expected a single image manifest, got a manifest list")
+        to_oci, actions = image_actions(manifest, self.options, self.caps)
+        futures: list[Future[Descriptor]] = []
+        if isinstance(manifest, ImageManifest):
+            futures.append(self.blob(manifest.config, _KEEP, "config"))
+        futures.extend(
+            self.blob(layer, action, "layer") for layer, action in zip(manifest.layers, actions, strict=True)
+        )
+        results = [f.result() for f in futures]
+        out_raw, out_type = raw, manifest.media_type
+        if isinstance(manifest, ImageManifest):
+            new_layers = tuple(results[1:])
+            new: ImageManifest = manifest
+            if any(a.kind != "keep" for a in actions):
+                new = manifest.evolve(layers=new_layers)
+            if to_oci is not None:
+                new = new.convert(to_oci)
+            if new is not manifest:
+                out_raw, out_type = new.raw, new.media_type
+        written = manifest_digest(out_raw)
+        self.dest.put_manifest(out_raw, out_type, instance=written if instance else None)
+        return out_raw, out_type
+
+    def instance(self, desc: Descriptor) -> Descriptor:
+        """Copy one instance of a list (an image, or a nested list) and describe what was written."""
+        raw, media_type = self.source.manifest(desc.digest)
+        manifest = parse_manifest(raw, media_type or desc.media_type)
+        if isinstance(manifest, Index):
+            plan = ListPlan(instances=manifest.manifests, list_mode="keep", to_oci=None)
+            out_raw, out_type = self.write_list(manifest, plan, instance=True)
+        else:
+            out_raw, out_type = self.image(raw, manifest, instance=True)
+        return desc.evolve(media_type=out_type, digest=manifest_digest(out_raw), size=len(out_raw))
+
+    # -- lists ---------------------------------------------------------------
+
+    def write_list(self, index: Index, plan: ListPlan, instance: bool) -> tuple[bytes, str]:
+        copied = _map_parallel(self.instance, plan.instances, self.options.parallel)
+        changed = {old.digest: new for old, new in zip(plan.instances, copied, strict=True) if new != old}
+        out = index
+        if plan.list_mode == "strip":
+            out = index.evolve(manifests=tuple(copied))
+        elif changed:
+            out = index.evolve(manifests=tuple(changed.get(m.digest, m) for m in index.manifests))
+        if plan.to_oci is not None:
+            out = out.convert(plan.to_oci)
+        written = digest_bytes(out.raw)
+        try:
+            self.dest.put_manifest(out.raw, out.media_type, instance=written if instance else None)
+        except RegistryError as exc:
+            raise type(exc)(f"{exc} ({_sparse_hint(plan)})", exc.status) from None
+        return out.raw, out.media_type
+
+
+def _sparse_hint(plan: ListPlan) -> str:
+    if not plan.instances:
+        return "index-only: the destination must already hold every instance of the list; copy them first with --all"
+    if plan.list_mode == "keep":
+        return (
+            "the list still names instances that were not copied; some registries reject such sparse lists "
+            "with 'blob unknown': use --strip-removed-platforms"
+        )
+    return "the destination refused the manifest list"
+
+
+def _map_parallel(fn: Callable[[Descriptor], Descriptor], items: tuple[Descriptor, ...], parallel: int) -> list[Any]:
+    if len(items) <= 1:
+        return [fn(item) for item in items]
+    workers = max(1, min(len(items), max(2, parallel // 2)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lighter-instance") as pool:
+        return list(pool.map(fn, items))
+
+
+def copy_between(source: ImageSource, dest: ImageDestination, options: CopyOptions | None = None) -> CopyResult:
+    """Copy what ``source`` names into ``dest`` and commit it."""
+    opts = options or CopyOptions()
+    copier = _Copier(source, dest, opts)
+    try:
+        raw, media_type = source.manifest()
+        manifest = parse_manifest(raw, media_type)
+        if isinstance(manifest, Index):
+            plan = plan_list(manifest, opts, copier.caps, opts.system_platform or host_platform())
+            if isinstance(plan, Descriptor):
+                inst_raw, inst_type = source.manifest(plan.digest)
+                out_raw, out_type = copier.image(inst_raw, parse_manifest(inst_raw, inst_type), instance=False)
+            else:
+                out_raw, out_type = copier.write_list(manifest, plan, instance=False)
+        else:
+            out_raw, out_type = copier.image(raw, manifest, instance=False)
+        dest.commit()
+    finally:
+        copier.close()
+    return CopyResult(manifest_digest(out_raw), out_type, copier.copied, copier.reused)
+
+
+def copy_image(
+    src: str | ImageReference,
+    dst: str | ImageReference,
+    options: CopyOptions | None = None,
+    *,
+    src_options: TransportOptions | None = None,
+    dst_options: TransportOptions | None = None,
+) -> CopyResult:
+    """Copy an image or a list between any two transports, like ``skopeo copy``.
+
+    >>> copy_image("oci:/tmp/in:1", "dir:/tmp/out")  # doctest: +SKIP
+    CopyResult(digest=Digest('sha256:...'), media_type='application/vnd.oci.image.manifest.v1+json', ...)
+    """
+    src_ref = parse_image_name(src) if isinstance(src, str) else src
+    dst_ref = parse_image_name(dst) if isinstance(dst, str) else dst
+    source = src_ref.new_source(src_options)
+    try:
+        dest = dst_ref.new_destination(dst_options)
+        try:
+            return copy_between(source, dest, options)
+        finally:
+            dest.close()
+    finally:
+        source.close()
