@@ -26,6 +26,7 @@ from typing import IO, Literal
 from lighter.digest import Digest, verify_bytes
 from lighter.errors import UnsupportedError
 from lighter.manifest import Descriptor
+from lighter.reference import Reference
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,10 @@ class ImageSource(abc.ABC):
             data = stream.read()
         verify_bytes(data, descriptor.digest, f"{what} {descriptor.digest}", descriptor.size)
         return data
+
+    def repo_tags(self) -> list[str]:
+        """Tags of the image's repository, where the transport has such a notion (registries)."""
+        return []
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections or files."""
@@ -147,6 +152,11 @@ class ImageReference(abc.ABC):
     @abc.abstractmethod
     def __str__(self) -> str:
         """The full name, transport prefix included, as a user would type it."""
+
+    @property
+    def docker_reference(self) -> Reference | None:
+        """The docker reference the name carries (registries, docker-archive tags), if any."""
+        return None
 
     @property
     def display_name(self) -> str:

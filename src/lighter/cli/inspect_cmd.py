@@ -1,0 +1,64 @@
+"""``lighter inspect`` and ``lighter manifest-digest``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from lighter.cli.common import print_json, write_raw
+from lighter.cli.options import registry_options, retry_options, side_options, store_root_option
+from lighter.errors import ManifestNotFoundError
+from lighter.inspect import config_json, inspect_platforms, inspect_source
+from lighter.manifest import manifest_digest
+from lighter.platform import parse_platform
+from lighter.transports import parse_image_name
+
+
+@click.command("inspect")
+@click.argument("image")
+@click.option("--raw", is_flag=True, help="Print the manifest (or, with --config, the config) bytes as they are.")
+@click.option("--config", "show_config", is_flag=True, help="Print the image configuration.")
+@click.option("--all-platforms", is_flag=True, help="List every instance of a manifest list.")
+@click.option("--platform", "platform_text", metavar="OS/ARCH[/VARIANT]", help="Instance to describe in a list.")
+@click.option("-n", "--no-tags", is_flag=True, help="Do not list the repository's tags.")
+@registry_options()
+@retry_options
+@store_root_option
+def inspect_command(
+    image: str, raw: bool, show_config: bool, all_platforms: bool, platform_text: str | None, no_tags: bool, **kw: Any
+) -> None:
+    """Print what IMAGE is: digest, platform, layers, environment (skopeo inspect's fields)."""
+    ref = parse_image_name(image)
+    platform = parse_platform(platform_text) if platform_text else None
+    with ref.new_source(side_options(kw, "")) as source:
+        if raw and not show_config:
+            data, _ = source.manifest()
+            write_raw(data)
+            return
+        if show_config:
+            config_raw, config = config_json(source, platform)
+            if raw:
+                write_raw(config_raw)
+            else:
+                print_json(config)
+            return
+        if all_platforms:
+            print_json(inspect_platforms(source))
+            return
+        print_json(inspect_source(source, platform, tags=not no_tags))
+
+
+@click.command("manifest-digest")
+@click.argument("manifest_file", type=click.Path(dir_okay=False))
+def manifest_digest_command(manifest_file: str) -> None:
+    """Print the digest of the manifest in MANIFEST_FILE (as skopeo manifest-digest)."""
+    try:
+        with open(manifest_file, "rb") as handle:
+            data = handle.read(64 * 1024 * 1024)
+    except FileNotFoundError:
+        raise ManifestNotFoundError(f"manifest file {manifest_file} does not exist") from None
+    click.echo(str(manifest_digest(data)))
+
+
+COMMANDS = [inspect_command, manifest_digest_command]
