@@ -1,1 +1,62 @@
-"""lighter: OCI/Docker images and multi-arch manifest lists, from Python."""
+"""lighter: OCI/Docker images and multi-arch manifest lists, from Python.
+
+The curated public API; everything else is reachable from its subpackage
+(``lighter.manifest``, ``lighter.transports``, ``lighter.copy``, ...).
+
+>>> import lighter
+>>> lighter.parse_reference("alpine").name
+'docker.io/library/alpine'
+"""
+
+from lighter import copy
+from lighter.copy import CopyOptions, CopyResult, copy_image
+from lighter.digest import Digest, VerifyingReader, digest_bytes, parse_digest
+from lighter.errors import (
+    DigestMismatchError,
+    LighterError,
+    NoMatchingPlatformError,
+    NotFoundError,
+)
+from lighter.inspect import inspect_image
+from lighter.manifest import (
+    Descriptor,
+    ImageConfig,
+    ImageManifest,
+    Index,
+    manifest_digest,
+    parse_manifest,
+)
+from lighter.platform import Platform, parse_platform
+from lighter.reference import Reference, parse_reference
+from lighter.transports import ImageReference, TransportOptions, parse_image_name
+from lighter.validate import check_image
+
+__all__ = [
+    "CopyOptions",
+    "CopyResult",
+    "Descriptor",
+    "Digest",
+    "DigestMismatchError",
+    "ImageConfig",
+    "ImageManifest",
+    "ImageReference",
+    "Index",
+    "LighterError",
+    "NoMatchingPlatformError",
+    "NotFoundError",
+    "Platform",
+    "Reference",
+    "TransportOptions",
+    "VerifyingReader",
+    "check_image",
+    "copy",
+    "copy_image",
+    "digest_bytes",
+    "inspect_image",
+    "manifest_digest",
+    "parse_digest",
+    "parse_image_name",
+    "parse_manifest",
+    "parse_platform",
+    "parse_reference",
+]
