@@ -25,7 +25,7 @@ from typing import IO, Literal
 
 from lighter.digest import Digest, verify_bytes
 from lighter.errors import UnsupportedError
-from lighter.manifest import Descriptor
+from lighter.manifest import Descriptor, manifest_digest
 from lighter.reference import Reference
 
 
@@ -82,6 +82,10 @@ class ImageSource(abc.ABC):
             data = stream.read()
         verify_bytes(data, descriptor.digest, f"{what} {descriptor.digest}", descriptor.size)
         return data
+
+    def top_digest(self) -> Digest:
+        """The digest of the top-level manifest; registries answer with one HEAD instead of a GET."""
+        return manifest_digest(self.manifest()[0])
 
     def repo_tags(self) -> list[str]:
         """Tags of the image's repository, where the transport has such a notion (registries)."""
@@ -168,6 +172,10 @@ class ImageReference(abc.ABC):
 
     @abc.abstractmethod
     def new_destination(self, options: TransportOptions | None = None) -> ImageDestination: ...
+
+    def list_tags(self, options: TransportOptions | None = None) -> list[str]:
+        """Every tag of the repository this name is in (registries)."""
+        raise UnsupportedError(f"listing tags is not supported by the {self.transport} transport")
 
     def delete(self, options: TransportOptions | None = None) -> None:
         raise UnsupportedError(f"deleting images is not supported by the {self.transport} transport")
