@@ -1,0 +1,115 @@
+"""`lighter inspect` and `lighter manifest-digest` against skopeo on the same images."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures_images import RunResult, make_oci_image, make_oci_index
+
+Run = Callable[..., RunResult]
+COMPARED = ("Digest", "Layers", "Architecture", "Os", "Env", "Labels", "Created", "LayersData")
+
+
+def _ok(result: RunResult) -> str:
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture
+def skopeo_images(tmp_path: Path, run_tool: Run) -> dict[str, str]:
+    """One image written by lighter, then re-written by skopeo into each file transport."""
+    make_oci_image(tmp_path / "src", "v1", layer_sizes=(3000, 5000), labels={"org.example": "yes"}, seed=7)
+    names = {
+        "dir": f"dir:{tmp_path / 'dir'}",
+        "oci": f"oci:{tmp_path / 'oci'}:v1",
+        "oci-archive": f"oci-archive:{tmp_path / 'img.oci.tar'}:v1",
+        "docker-archive": f"docker-archive:{tmp_path / 'img.docker.tar'}:example.com/img:v1",
+        "dir-v2s2": f"dir:{tmp_path / 'dir-v2s2'}",
+    }
+    for key, name in names.items():
+        extra = ["--format", "v2s2"] if key == "dir-v2s2" else []
+        _ok(run_tool("skopeo", "copy", "-q", *extra, f"oci:{tmp_path / 'src'}:v1", name))
+    return names
+
+
+@pytest.mark.parametrize("kind", ["dir", "oci", "oci-archive", "docker-archive", "dir-v2s2"])
+def test_inspect_matches_skopeo(skopeo_images: dict[str, str], kind: str, run_lighter: Run, run_tool: Run) -> None:
+    name = skopeo_images[kind]
+    theirs = json.loads(_ok(run_tool("skopeo", "inspect", name)))
+    ours = json.loads(_ok(run_lighter("inspect", name)))
+    for key in COMPARED:
+        assert ours.get(key) == theirs.get(key), key
+    assert _ok(run_lighter("inspect", "--raw", name)) == _ok(run_tool("skopeo", "inspect", "--raw", name))
+    config_theirs = json.loads(_ok(run_tool("skopeo", "inspect", "--config", "--raw", name)))
+    assert json.loads(_ok(run_lighter("inspect", "--config", "--raw", name))) == config_theirs
+
+
+def test_manifest_digest_matches_skopeo(
+    skopeo_images: dict[str, str], tmp_path: Path, run_lighter: Run, run_tool: Run
+) -> None:
+    for key in ("dir", "dir-v2s2"):
+        manifest = tmp_path / key / "manifest.json"
+        assert _ok(run_lighter("manifest-digest", str(manifest))) == _ok(
+            run_tool("skopeo", "manifest-digest", str(manifest))
+        )
+
+
+def test_manifest_digest_of_lists(tmp_path: Path, run_lighter: Run, run_tool: Run) -> None:
+    make_oci_index(tmp_path / "src", "multi", platforms=("linux/amd64", "linux/arm64", "linux/arm/v7"))
+    for fmt in ("oci", "v2s2"):
+        target = tmp_path / f"list-{fmt}"
+        _ok(
+            run_tool("skopeo", "copy", "-q", "--all", "--format", fmt, f"oci:{tmp_path / 'src'}:multi", f"dir:{target}")
+        )
+        for manifest in sorted(target.glob("*manifest.json")):
+            ours = _ok(run_lighter("manifest-digest", str(manifest)))
+            assert ours == _ok(run_tool("skopeo", "manifest-digest", str(manifest)))
+
+
+def test_inspect_list_reports_list_digest_and_instance_fields(tmp_path: Path, run_lighter: Run, run_tool: Run) -> None:
+    index = make_oci_index(tmp_path / "src", "multi", platforms=("linux/amd64", "linux/arm64"))
+    name = f"oci:{tmp_path / 'src'}:multi"
+    ours = json.loads(_ok(run_lighter("inspect", "--platform", "linux/arm64", name)))
+    assert ours["Digest"] == str(index.digest)
+    assert ours["Architecture"] == "arm64"
+    rows = json.loads(_ok(run_lighter("inspect", "--all-platforms", name)))
+    assert [r["Platform"] for r in rows] == ["linux/amd64", "linux/arm64"]
+    assert [r["Digest"] for r in rows] == [str(m.digest) for m in index.manifests]
+    assert {r["Compression"] for r in rows} == {"gzip"}
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b'{"schemaVersion": 3}', "schemaVersion"),
+        (b" " * (5 * 1024 * 1024), "byte limit"),
+    ],
+)
+def test_manifest_digest_rejects_bad_manifests(tmp_path: Path, run_lighter: Run, content: bytes, message: str) -> None:
+    path = tmp_path / "manifest.json"
+    path.write_bytes(content)
+    result = run_lighter("manifest-digest", str(path))
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_exit_codes(tmp_path: Path, run_lighter: Run) -> None:
+    missing = run_lighter("inspect", f"oci:{tmp_path / 'src'}:nope")
+    assert missing.returncode in (1, 2)
+    make_oci_image(tmp_path / "src", "v1")
+    not_found = run_lighter("inspect", f"oci:{tmp_path / 'src'}:nope")
+    assert not_found.returncode == 2, not_found.stderr
+    unknown = run_lighter("inspect", "nosuch:thing")
+    assert unknown.returncode == 1
+    assert "unknown transport" in unknown.stderr
+    upper = run_lighter("inspect", "docker://example.com/Upper/Case:1")
+    assert upper.returncode == 1
+    assert "lowercase" in upper.stderr
+    assert run_lighter("manifest-digest", str(tmp_path / "absent.json")).returncode == 2

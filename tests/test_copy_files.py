@@ -1,0 +1,167 @@
+"""`lighter copy` between the file transports, checked with skopeo on the far side.
+
+Where the copy keeps digests, skopeo must read back the very bytes lighter
+was given; where the destination forces a conversion (Docker → OCI layout,
+anything → docker-archive), lighter must produce the same bytes skopeo
+produces for the same copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from lighter.copy import CopyOptions, copy_image
+from lighter.digest import digest_bytes
+from lighter.platform import parse_platform
+from lighter.validate import check_image
+from tests.fixtures_images import RunResult, make_oci_image, make_oci_index
+
+Run = Callable[..., RunResult]
+
+KEEPING = {
+    "dir": lambda p: f"dir:{p / 'dir'}",
+    "oci": lambda p: f"oci:{p / 'oci'}:t",
+    "oci-archive": lambda p: f"oci-archive:{p / 'a.tar'}:t",
+}
+
+
+def _ok(result: RunResult) -> str:
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _raw(run_tool: Run, name: str) -> bytes:
+    return _ok(run_tool("skopeo", "inspect", "--raw", name)).encode()
+
+
+@pytest.mark.parametrize("src_kind", sorted(KEEPING))
+@pytest.mark.parametrize("dst_kind", sorted(KEEPING))
+def test_single_image_round_trips(tmp_path: Path, src_kind: str, dst_kind: str, run_tool: Run) -> None:
+    manifest = make_oci_image(tmp_path / "gen", "t", layer_sizes=(2048, 100_000), seed=3)
+    src = KEEPING[src_kind](tmp_path / "s")
+    dst = KEEPING[dst_kind](tmp_path / "d")
+    (tmp_path / "s").mkdir()
+    (tmp_path / "d").mkdir()
+    copy_image(f"oci:{tmp_path / 'gen'}:t", src)
+    result = copy_image(src, dst)
+    assert result.digest == manifest.digest
+    assert _raw(run_tool, dst) == manifest.raw
+    check_image(dst)
+    # and skopeo copies what lighter wrote without changing it
+    _ok(run_tool("skopeo", "copy", "-q", dst, f"dir:{tmp_path / 'back'}"))
+    assert (tmp_path / "back" / "manifest.json").read_bytes() == manifest.raw
+
+
+@pytest.mark.parametrize("src_kind", sorted(KEEPING))
+@pytest.mark.parametrize("dst_kind", sorted(KEEPING))
+def test_lists_round_trip_with_all(tmp_path: Path, src_kind: str, dst_kind: str, run_tool: Run) -> None:
+    index = make_oci_index(tmp_path / "gen", "t", platforms=("linux/amd64", "linux/arm64", "linux/arm/v7"))
+    src = KEEPING[src_kind](tmp_path / "s")
+    dst = KEEPING[dst_kind](tmp_path / "d")
+    (tmp_path / "s").mkdir()
+    (tmp_path / "d").mkdir()
+    copy_image(f"oci:{tmp_path / 'gen'}:t", src, CopyOptions(multi_arch="all"))
+    result = copy_image(src, dst, CopyOptions(multi_arch="all"))
+    assert result.digest == index.digest
+    assert _raw(run_tool, dst) == index.raw
+    check_image(dst)
+    _ok(run_tool("skopeo", "copy", "-q", "--all", dst, f"dir:{tmp_path / 'back'}"))
+    assert (tmp_path / "back" / "manifest.json").read_bytes() == index.raw
+    for desc in index.manifests:
+        assert (tmp_path / "back" / f"{desc.digest.hex}.manifest.json").exists()
+
+
+def test_docker_images_converted_like_skopeo(tmp_path: Path, run_tool: Run) -> None:
+    """A Docker v2s2 image copied into an OCI layout is converted; the bytes must equal skopeo's."""
+    make_oci_image(tmp_path / "gen", "t", oci=False, layer_sizes=(5000,))
+    docker_dir = f"dir:{tmp_path / 'docker'}"
+    copy_image(f"oci:{tmp_path / 'gen'}:t", docker_dir, CopyOptions(format="v2s2"))
+    ours = copy_image(docker_dir, f"oci:{tmp_path / 'ours'}:t")
+    _ok(run_tool("skopeo", "copy", "-q", docker_dir, f"oci:{tmp_path / 'theirs'}:t"))
+    theirs = _raw(run_tool, f"oci:{tmp_path / 'theirs'}:t")
+    assert _raw(run_tool, f"oci:{tmp_path / 'ours'}:t") == theirs
+    assert ours.digest == digest_bytes(theirs)
+    check_image(f"oci:{tmp_path / 'ours'}:t")
+
+
+@pytest.mark.parametrize("fmt", ["oci", "v2s2"])
+def test_format_conversion_matches_skopeo(tmp_path: Path, fmt: str, run_tool: Run) -> None:
+    make_oci_index(tmp_path / "gen", "t", oci=True, platforms=("linux/amd64", "linux/arm64"))
+    src = f"oci:{tmp_path / 'gen'}:t"
+    ours = copy_image(src, f"dir:{tmp_path / 'ours'}", CopyOptions(multi_arch="all", format=fmt))  # type: ignore[arg-type]
+    _ok(run_tool("skopeo", "copy", "-q", "--all", "--format", fmt, src, f"dir:{tmp_path / 'theirs'}"))
+    assert (tmp_path / "ours" / "manifest.json").read_bytes() == (tmp_path / "theirs" / "manifest.json").read_bytes()
+    assert (
+        str(ours.digest)
+        == _ok(run_tool("skopeo", "manifest-digest", str(tmp_path / "theirs" / "manifest.json"))).strip()
+    )
+    check_image(f"dir:{tmp_path / 'ours'}")
+
+
+def test_docker_archive_matches_skopeo(tmp_path: Path, run_tool: Run) -> None:
+    make_oci_image(tmp_path / "gen", "t", layer_sizes=(4096, 70_000))
+    src = f"oci:{tmp_path / 'gen'}:t"
+    ours = f"docker-archive:{tmp_path / 'ours.tar'}:example.com/app:1"
+    theirs = f"docker-archive:{tmp_path / 'theirs.tar'}:example.com/app:1"
+    copy_image(src, ours)
+    _ok(run_tool("skopeo", "copy", "-q", src, theirs))
+    assert _raw(run_tool, ours) == _raw(run_tool, theirs)
+    check_image(ours)
+    # and back out of the archive into a directory, digests unchanged
+    back = copy_image(ours, f"dir:{tmp_path / 'back'}")
+    assert (
+        str(back.digest) == _ok(run_tool("skopeo", "manifest-digest", str(tmp_path / "back" / "manifest.json"))).strip()
+    )
+
+
+def test_system_and_override_pick_like_skopeo(tmp_path: Path, run_tool: Run) -> None:
+    make_oci_index(tmp_path / "gen", "t", platforms=("linux/amd64", "linux/arm64", "linux/arm/v7"))
+    src = f"oci:{tmp_path / 'gen'}:t"
+    for arch, variant in (("arm64", None), ("amd64", None), ("arm", "v7")):
+        platform = parse_platform(f"linux/{arch}/{variant}" if variant else f"linux/{arch}")
+        ours = copy_image(src, f"dir:{tmp_path / ('o' + arch)}", CopyOptions(system_platform=platform))
+        args = ["--override-arch", arch, "--override-os", "linux"] + (
+            ["--override-variant", variant] if variant else []
+        )
+        _ok(run_tool("skopeo", "copy", "-q", *args, src, f"dir:{tmp_path / ('t' + arch)}"))
+        theirs = (tmp_path / ("t" + arch) / "manifest.json").read_bytes()
+        assert (tmp_path / ("o" + arch) / "manifest.json").read_bytes() == theirs
+        assert ours.digest == digest_bytes(theirs)
+
+
+def test_index_only_and_sparse_copies(tmp_path: Path, run_tool: Run) -> None:
+    index = make_oci_index(tmp_path / "gen", "t", platforms=("linux/amd64", "linux/arm64", "linux/s390x"))
+    src = f"oci:{tmp_path / 'gen'}:t"
+    copy_image(src, f"dir:{tmp_path / 'idx'}", CopyOptions(multi_arch="index-only"))
+    assert sorted(p.name for p in (tmp_path / "idx").iterdir()) == ["manifest.json", "version"]
+    assert (tmp_path / "idx" / "manifest.json").read_bytes() == index.raw
+    sparse = copy_image(src, f"dir:{tmp_path / 'sparse'}", CopyOptions(platforms=(parse_platform("linux/arm64"),)))
+    assert sparse.digest == index.digest
+    stripped = copy_image(
+        src,
+        f"dir:{tmp_path / 'stripped'}",
+        CopyOptions(platforms=(parse_platform("linux/arm64"),), strip_removed_platforms=True),
+    )
+    assert stripped.digest != index.digest
+    check_image(f"dir:{tmp_path / 'stripped'}")
+    raw = _raw(run_tool, f"dir:{tmp_path / 'stripped'}")
+    assert b"arm64" in raw and b"s390x" not in raw
+
+
+def test_recompression_keeps_diff_ids(tmp_path: Path, run_tool: Run) -> None:
+    index = make_oci_index(tmp_path / "gen", "t", platforms=("linux/amd64", "linux/arm64"), layer_sizes=(200_000,))
+    src = f"oci:{tmp_path / 'gen'}:t"
+    result = copy_image(src, f"oci:{tmp_path / 'z'}:t", CopyOptions(multi_arch="all", compression="zstd"))
+    assert result.digest != index.digest
+    check_image(f"oci:{tmp_path / 'z'}:t")  # diffIDs of the zstd layers equal the config's
+    _ok(run_tool("skopeo", "copy", "-q", "--all", f"oci:{tmp_path / 'z'}:t", f"dir:{tmp_path / 'zdir'}"))
+    instances = sorted((tmp_path / "zdir").glob("*.manifest.json"))
+    assert len(instances) == 2
+    for manifest in instances:
+        assert b"tar+zstd" in manifest.read_bytes() and b"tar+gzip" not in manifest.read_bytes()
+    # and back to gzip: the diffIDs still hold
+    copy_image(f"oci:{tmp_path / 'z'}:t", f"dir:{tmp_path / 'g'}", CopyOptions(multi_arch="all", compression="gzip"))
+    check_image(f"dir:{tmp_path / 'g'}")
