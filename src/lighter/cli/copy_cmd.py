@@ -9,11 +9,23 @@ import click
 
 from lighter.cli.options import registry_options, retry_options, side_options, store_root_option
 from lighter.cli.progress import RichProgress, wants_progress
-from lighter.compression import parse_algorithm
+from lighter.compression import Algorithm, parse_algorithm
 from lighter.copy import CopyOptions, copy_image
 from lighter.digest import parse_digest
 from lighter.localfs import atomic_write
 from lighter.platform import Platform, host_platform, parse_platform
+
+
+def _compression(name: str | None, compress: bool, decompress: bool) -> Algorithm | None:
+    if decompress:
+        if name or compress:
+            raise click.UsageError(
+                "--dest-decompress cannot be combined with --dest-compress or --dest-compress-format"
+            )
+        return "none"
+    if name:
+        return parse_algorithm(name)
+    return "gzip" if compress else None
 
 
 def _system_platform(os_name: str | None, arch: str | None, variant: str | None) -> Platform | None:
@@ -64,6 +76,11 @@ def _system_platform(os_name: str | None, arch: str | None, variant: str | None)
 @click.option("--preserve-digests", is_flag=True, help="Fail rather than change any digest.")
 @click.option("--dest-compress-format", metavar="gzip|zstd", help="Recompress layers with this algorithm.")
 @click.option("--dest-compress-level", type=int, default=None, help="Compression level.")
+@click.option("--dest-compress", is_flag=True, help="Compress layers (gzip unless --dest-compress-format).")
+@click.option("--dest-decompress", is_flag=True, help="Store layers uncompressed.")
+@click.option(
+    "--remove-signatures", is_flag=True, help="Accepted for skopeo compatibility: lighter copies no signatures."
+)
 @click.option("--digestfile", type=click.Path(dir_okay=False), help="Write the digest of the written manifest here.")
 @click.option(
     "--image-parallel-copies", type=click.IntRange(1, 64), default=6, show_default=True, help="Blobs copied at once."
@@ -87,7 +104,7 @@ def copy_command(source: str, destination: str, **kw: Any) -> None:
         strip_removed_platforms=kw["strip_removed_platforms"],
         format=kw["manifest_format"],
         preserve_digests=kw["preserve_digests"],
-        compression=parse_algorithm(kw["dest_compress_format"]) if kw["dest_compress_format"] else None,
+        compression=_compression(kw["dest_compress_format"], kw["dest_compress"], kw["dest_decompress"]),
         compression_level=kw["dest_compress_level"],
         parallel=kw["image_parallel_copies"],
         system_platform=_system_platform(kw["override_os"], kw["override_arch"], kw["override_variant"]),

@@ -10,6 +10,7 @@ every blob and manifest has been written and verified.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,6 +29,7 @@ from lighter.platform import host_platform
 from lighter.transports import ImageDestination, ImageReference, ImageSource, TransportOptions, parse_image_name
 
 _KEEP = LayerAction("keep")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,11 +101,13 @@ class _Copier:
         if action.kind == "keep":
             reused = self.dest.try_reuse_blob(desc)
             if reused is not None:
+                log.debug("%s %s already at the destination", what, desc.digest)
                 with self._lock:
                     self.reused += 1
                 if progress:
                     progress.blob_finished(desc.digest, skipped=True)
                 return desc
+        log.debug("copying %s %s (%d bytes, %s)", what, desc.digest, desc.size, action.kind)
         if progress:
             progress.blob_started(desc.digest, desc.size, what)
         stream = self.source.blob(desc)
@@ -157,6 +161,7 @@ class _Copier:
             if new is not manifest:
                 out_raw, out_type = new.raw, new.media_type
         written = manifest_digest(out_raw)
+        log.debug("writing manifest %s (%s)", written, out_type)
         self.dest.put_manifest(out_raw, out_type, instance=written if instance else None)
         return out_raw, out_type
 
