@@ -25,6 +25,7 @@ DOCKER_CONFIG: Final = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER_GZIP: Final = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 DOCKER_LAYER: Final = "application/vnd.docker.image.rootfs.diff.tar"
 DOCKER_LAYER_ZSTD: Final = "application/vnd.docker.image.rootfs.diff.tar.zstd"
+DOCKER_FOREIGN_LAYER: Final = "application/vnd.docker.image.rootfs.foreign.diff.tar"
 DOCKER_FOREIGN_LAYER_GZIP: Final = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
 DOCKER_SCHEMA1: Final = "application/vnd.docker.distribution.manifest.v1+json"
 DOCKER_SCHEMA1_SIGNED: Final = "application/vnd.docker.distribution.manifest.v1+prettyjws"
@@ -56,6 +57,7 @@ _LAYER_COMPRESSION: Final[dict[str, Compression]] = {
     DOCKER_LAYER: "none",
     DOCKER_LAYER_GZIP: "gzip",
     DOCKER_LAYER_ZSTD: "zstd",
+    DOCKER_FOREIGN_LAYER: "none",
     DOCKER_FOREIGN_LAYER_GZIP: "gzip",
 }
 
@@ -74,7 +76,9 @@ _ND_OCI_LAYER_FOR: Final[dict[Compression, str]] = {
     "gzip": OCI_LAYER_ND_GZIP,
     "zstd": OCI_LAYER_ND_ZSTD,
 }
-_NON_DISTRIBUTABLE: Final = frozenset({OCI_LAYER_ND, OCI_LAYER_ND_GZIP, OCI_LAYER_ND_ZSTD, DOCKER_FOREIGN_LAYER_GZIP})
+_NON_DISTRIBUTABLE: Final = frozenset(
+    {OCI_LAYER_ND, OCI_LAYER_ND_GZIP, OCI_LAYER_ND_ZSTD, DOCKER_FOREIGN_LAYER, DOCKER_FOREIGN_LAYER_GZIP}
+)
 
 
 def is_index(media_type: str | None) -> bool:
@@ -112,8 +116,8 @@ def layer_type(oci: bool, compression: Compression, non_distributable: bool = Fa
     """The layer media type for a manifest flavour and compression."""
     if oci:
         return (_ND_OCI_LAYER_FOR if non_distributable else _OCI_LAYER_FOR)[compression]
-    if non_distributable and compression == "gzip":
-        return DOCKER_FOREIGN_LAYER_GZIP
+    if non_distributable and compression != "zstd":
+        return DOCKER_FOREIGN_LAYER_GZIP if compression == "gzip" else DOCKER_FOREIGN_LAYER
     return _DOCKER_LAYER_FOR[compression]
 
 

@@ -9,7 +9,8 @@ Choosing follows containers/image's ``WantedPlatforms``: an exact match
 first, then compatible variants from most to least capable (arm ``v7``
 accepts ``v6`` then ``v5`` images only when no ``v7`` one exists; arm64
 treats no variant and ``v8`` as the same), and an instance with no variant
-last.
+last.  As in containers/image, plain ``linux/arm`` matches only instances
+without a variant.
 
 >>> str(parse_platform("linux/arm64/v8"))
 'linux/arm64/v8'
@@ -30,11 +31,15 @@ from lighter.errors import InvalidPlatformError, NoMatchingPlatformError
 
 _PART = re.compile(r"[a-z0-9_.-]+")
 
-# Most capable first: a v7 machine runs v6 and v5 code as well.
+# containers/image's table, most capable first: a v7 machine runs v6 and v5
+# code as well.  Architectures without variants have no entry.
 _VARIANT_COMPATIBILITY: Final[dict[str, tuple[str, ...]]] = {
-    "arm": ("v8", "v7", "v6", "v5"),
-    "arm64": ("", "v8"),
+    "arm": ("v7", "v6", "v5"),
+    "arm64": ("v8",),
 }
+# A variant every machine of the architecture supports: asking for plain
+# arm64 also accepts an arm64/v8 image.
+_BASE_VARIANT: Final[dict[str, str]] = {"arm64": "v8"}
 
 _ARCH_ALIASES: Final[dict[str, tuple[str, str]]] = {
     "x86_64": ("amd64", ""),
@@ -116,20 +121,22 @@ def host_platform() -> Platform:
 
 
 def wanted_platforms(wanted: Platform) -> list[Platform]:
-    """Candidates to look for, best first (containers/image's WantedPlatforms)."""
-    order = _VARIANT_COMPATIBILITY.get(wanted.architecture)
+    """Candidates to look for, best first (containers/image's WantedPlatforms).
+
+    With a variant: that variant, the less capable ones it can run, then no
+    variant.  Without one: no variant, then the architecture's base variant.
+    """
+    order = _VARIANT_COMPATIBILITY.get(wanted.architecture, ())
     variants: list[str]
     if wanted.variant:
-        if order and wanted.variant in order:
-            variants = list(order[order.index(wanted.variant) :])
+        if wanted.variant in order:
+            variants = [*order[order.index(wanted.variant) :], ""]
         else:
-            variants = [wanted.variant]
-        if "" not in variants:
-            variants.append("")
+            variants = [wanted.variant, ""]
     else:
         variants = [""]
-        if order:
-            variants.extend(v for v in order if v not in variants)
+        if wanted.architecture in _BASE_VARIANT:
+            variants.append(_BASE_VARIANT[wanted.architecture])
     return [Platform(wanted.os, wanted.architecture, v, wanted.os_version) for v in variants]
 
 

@@ -46,6 +46,7 @@ _IPV6 = r"\[[a-fA-F0-9:]+\]"
 _DOMAIN = re.compile(rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|{_IPV6})(?::[0-9]+)?")
 _PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*")
 _TAG = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
+_IDENTIFIER = re.compile(r"[a-f0-9]{64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +66,11 @@ class Reference:
     @property
     def familiar_name(self) -> str:
         """The name as Docker shows it (``alpine`` for ``docker.io/library/alpine``)."""
-        if self.domain == DEFAULT_DOMAIN:
-            return self.path.removeprefix(OFFICIAL_PREFIX)
-        return self.name
+        if self.domain != DEFAULT_DOMAIN:
+            return self.name
+        short = self.path.removeprefix(OFFICIAL_PREFIX)
+        # Only official images lose "library/": library/a/b stays as it is.
+        return self.path if "/" in short else short
 
     def __str__(self) -> str:
         text = self.name
@@ -115,6 +118,11 @@ def parse_reference(text: str, default_tag: bool = True) -> Reference:
         raise InvalidReferenceError("invalid reference: empty name")
     if text != text.strip() or any(c.isspace() for c in text):
         raise InvalidReferenceError(f"invalid reference {text!r}: contains whitespace")
+    if _IDENTIFIER.fullmatch(text):
+        # An image id, not a name: Docker refuses it as a repository too.
+        raise InvalidReferenceError(
+            f"invalid reference {text!r}: a repository name cannot be a 64-character hexadecimal string"
+        )
     remainder, at, digest_text = text.partition("@")
     digest = None
     if at:
