@@ -35,6 +35,10 @@ everything else to 1.
     │   └── RegistryTransientError
     ├── DigestChangeError
     └── StoreError
+        ├── ListNotFoundError
+        ├── InstanceNotInListError
+        ├── InstanceUnavailableError
+        └── ImageInUseError
 """
 
 from __future__ import annotations
@@ -164,3 +168,19 @@ class DigestChangeError(LighterError):
 
 class StoreError(LighterError):
     """The local store refused an operation."""
+
+
+class ListNotFoundError(StoreError):
+    """No manifest list under that name in the local store (exit 1, as podman's manifest commands)."""
+
+
+class InstanceNotInListError(StoreError):
+    """A digest named for a list edit is not an instance of the list."""
+
+
+class InstanceUnavailableError(StoreError):
+    """An instance of a list cannot be read from where it was recorded."""
+
+
+class ImageInUseError(StoreError):
+    """An image cannot be removed because a manifest list still needs it."""
