@@ -43,7 +43,9 @@ def test_lists_are_multi_image(media_type: str) -> None:
     assert not mt.is_layer(media_type)
 
 
-@pytest.mark.parametrize("media_type", [mt.OCI_MANIFEST, mt.DOCKER_MANIFEST, mt.DOCKER_SCHEMA1, mt.DOCKER_SCHEMA1_SIGNED])
+@pytest.mark.parametrize(
+    "media_type", [mt.OCI_MANIFEST, mt.DOCKER_MANIFEST, mt.DOCKER_SCHEMA1, mt.DOCKER_SCHEMA1_SIGNED]
+)
 def test_images_are_single_image(media_type: str) -> None:
     assert mt.is_image(media_type)
     assert not mt.is_index(media_type)

@@ -34,7 +34,9 @@ def test_parse_platform(text: str, os: str, arch: str, variant: str) -> None:
     assert parse_platform(str(p)) == p
 
 
-@pytest.mark.parametrize("text", ["", "linux", "linux/", "/amd64", "linux/amd64/v8/x", "linux//v7", "lin ux/amd64", "a/b$"])
+@pytest.mark.parametrize(
+    "text", ["", "linux", "linux/", "/amd64", "linux/amd64/v8/x", "linux//v7", "lin ux/amd64", "a/b$"]
+)
 def test_invalid_platforms(text: str) -> None:
     with pytest.raises(InvalidPlatformError) as info:
         parse_platform(text)

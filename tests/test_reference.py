@@ -30,7 +30,13 @@ VALID = [
     ("lowercase:Uppercase", "docker.io", "library/lowercase", "Uppercase", None),
     ("sub-dom1.foo.com/bar/baz/quux", "sub-dom1.foo.com", "bar/baz/quux", "latest", None),
     ("sub-dom1.foo.com/bar/baz/quux:some-long-tag", "sub-dom1.foo.com", "bar/baz/quux", "some-long-tag", None),
-    ("b.gcr.io/test.example.com/my-app:test.example.com", "b.gcr.io", "test.example.com/my-app", "test.example.com", None),
+    (
+        "b.gcr.io/test.example.com/my-app:test.example.com",
+        "b.gcr.io",
+        "test.example.com/my-app",
+        "test.example.com",
+        None,
+    ),
     ("xn--n3h.com/myimage:xn--n3h.com", "xn--n3h.com", "myimage", "xn--n3h.com", None),
     (
         f"xn--7o8h.com/myimage:xn--7o8h.com@sha512:{F128}",

@@ -1,6 +1,6 @@
 """The manifest model: parse and build manifests, indexes and configs.  No I/O."""
 
-from lighter.manifest.config import ImageConfig, parse_config
+from lighter.manifest.config import ImageConfig, parse_config, to_oci_config
 from lighter.manifest.descriptor import Descriptor
 from lighter.manifest.gojson import go_dumps
 from lighter.manifest.image import ImageManifest, build_image_manifest
@@ -32,4 +32,5 @@ __all__ = [
     "manifest_digest",
     "parse_config",
     "parse_manifest",
+    "to_oci_config",
 ]

@@ -46,7 +46,8 @@ class Descriptor:
         if self.urls:
             out["urls"] = list(self.urls)
         if self.annotations:
-            out["annotations"] = dict(self.annotations)
+            # Go marshals maps with sorted keys.
+            out["annotations"] = dict(sorted(self.annotations.items()))
         if self.data is not None and oci:
             out["data"] = self.data
         if self.platform is not None:
@@ -72,8 +73,10 @@ class Descriptor:
         size = data.get("size")
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise InvalidManifestError(f"{where}.size: expected a non-negative integer, got {size!r}")
-        urls = data.get("urls") or []
-        annotations = data.get("annotations") or {}
+        urls = data.get("urls")
+        urls = [] if urls is None else urls
+        annotations = data.get("annotations")
+        annotations = {} if annotations is None else annotations
         if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
             raise InvalidManifestError(f"{where}.urls: expected a list of strings")
         if not isinstance(annotations, dict) or not all(isinstance(v, str) for v in annotations.values()):

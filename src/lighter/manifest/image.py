@@ -8,7 +8,8 @@ from typing import Any
 
 from lighter import mediatype as mt
 from lighter.digest import Digest, digest_bytes
-from lighter.errors import InvalidManifestError, UnsupportedError
+from lighter.errors import InvalidManifestError, UnsupportedCompressionError, UnsupportedMediaTypeError
+from lighter.manifest.config import ImageConfig, to_oci_config
 from lighter.manifest.descriptor import Descriptor
 from lighter.manifest.gojson import go_dumps
 
@@ -62,39 +63,45 @@ class ImageManifest:
         if self.subject is not None and oci:
             out["subject"] = self.subject.to_json(oci)
         if self.annotations and oci:
-            out["annotations"] = dict(self.annotations)
+            out["annotations"] = dict(sorted(self.annotations.items()))
         for key, value in self.extra.items():
             out.setdefault(key, value)
         return out
 
-    def convert(self, to_oci: bool) -> ImageManifest:
-        """The same image in the other manifest flavour; blobs keep their digests and sizes."""
+    def convert(self, to_oci: bool, config: ImageConfig | None = None) -> ImageManifest:
+        """The same image in the other manifest flavour, written as containers/image writes it.
+
+        Layers keep their digests and sizes; only media types change, and what
+        the target format cannot carry (annotations, unknown fields, subject)
+        is dropped.  Going to Docker keeps the config blob as it is.  Going to
+        OCI, skopeo rewrites the config as an OCI image config: pass the
+        Docker ``config`` to get a manifest pointing at ``to_oci_config(config)``
+        (whose bytes the caller then stores), the digest skopeo produces;
+        without it the config descriptor keeps the Docker config's digest.
+        zstd layers cannot go to Docker, and unknown layer types go nowhere.
+        """
         if to_oci == self.is_oci:
             return self
-        if not to_oci:
-            for layer in self.layers:
-                if mt.compression_of(layer.media_type) == "zstd":
-                    raise UnsupportedError(
-                        f"layer {layer.digest} is zstd-compressed: Docker v2s2 manifests cannot carry zstd layers"
-                    )
-        config = self.config.evolve(
-            media_type=mt.OCI_CONFIG if to_oci else mt.DOCKER_CONFIG,
-            annotations=self.config.annotations if to_oci else {},
-        )
+        if not to_oci and self.config.media_type != mt.OCI_CONFIG:
+            raise UnsupportedMediaTypeError(
+                f"cannot convert to Docker v2s2: config media type is {self.config.media_type!r}, "
+                f"expected {mt.OCI_CONFIG} (an artifact, not an image)"
+            )
         layers = tuple(
-            layer.evolve(
-                media_type=mt.convert_layer_type(layer.media_type, to_oci),
-                annotations=layer.annotations if to_oci else {},
+            Descriptor(
+                _converted_layer_type(layer.media_type, layer.digest, to_oci), layer.digest, layer.size, layer.urls
             )
             for layer in self.layers
         )
-        return self.evolve(
-            media_type=mt.OCI_MANIFEST if to_oci else mt.DOCKER_MANIFEST,
-            config=config,
-            layers=layers,
-            annotations=self.annotations if to_oci else {},
-            subject=self.subject if to_oci else None,
-            artifact_type=self.artifact_type if to_oci else None,
+        if to_oci:
+            new_config = Descriptor(mt.OCI_CONFIG, self.config.digest, self.config.size)
+            if config is not None:
+                oci = to_oci_config(config)
+                new_config = Descriptor(mt.OCI_CONFIG, oci.digest, len(oci.raw))
+        else:
+            new_config = Descriptor(mt.DOCKER_CONFIG, self.config.digest, self.config.size, self.config.urls)
+        return ImageManifest(
+            media_type=mt.OCI_MANIFEST if to_oci else mt.DOCKER_MANIFEST, config=new_config, layers=layers
         )
 
     @classmethod
@@ -107,8 +114,10 @@ class ImageManifest:
             raise InvalidManifestError("layers: expected a list")
         layers = tuple(Descriptor.from_json(item, f"layers[{i}]") for i, item in enumerate(layers_data))
         subject = Descriptor.from_json(data["subject"], "subject") if data.get("subject") else None
-        annotations = data.get("annotations") or {}
-        if not isinstance(annotations, dict):
+        annotations = data.get("annotations")
+        if annotations is None:
+            annotations = {}
+        if not isinstance(annotations, dict) or not all(isinstance(v, str) for v in annotations.values()):
             raise InvalidManifestError("annotations: expected an object of strings")
         artifact_type = data.get("artifactType")
         return cls(
@@ -122,6 +131,21 @@ class ImageManifest:
             raw=raw,
             explicit_media_type="mediaType" in data,
         )
+
+
+def _converted_layer_type(media_type: str, digest: Digest, to_oci: bool) -> str:
+    """containers/image's layer media type mapping between OCI and Docker v2s2."""
+    compression = mt.compression_of(media_type)
+    if compression is None or (mt.is_oci(media_type) == to_oci):
+        raise UnsupportedMediaTypeError(f"layer {digest}: cannot convert media type {media_type!r}")
+    if compression == "zstd" and not to_oci:
+        raise UnsupportedCompressionError(
+            f"layer {digest} is zstd-compressed: Docker v2s2 manifests cannot carry zstd layers"
+        )
+    if compression == "zstd":
+        # containers/image has no Docker zstd layer type to convert from.
+        raise UnsupportedMediaTypeError(f"layer {digest}: cannot convert media type {media_type!r}")
+    return mt.convert_layer_type(media_type, to_oci)
 
 
 def build_image_manifest(

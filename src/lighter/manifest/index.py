@@ -8,15 +8,17 @@ from typing import Any
 
 from lighter import mediatype as mt
 from lighter.digest import Digest, digest_bytes
-from lighter.errors import InvalidManifestError
+from lighter.errors import InvalidManifestError, NoMatchingPlatformError
 from lighter.manifest.descriptor import Descriptor
 from lighter.manifest.gojson import go_dumps
-from lighter.platform import Platform, choose
+from lighter.platform import Platform, choose, host_platform
 
 _KNOWN = frozenset({"schemaVersion", "mediaType", "artifactType", "manifests", "subject", "annotations"})
 
 #: containers/image marks zstd variants of an instance with this annotation.
 COMPRESSION_ANNOTATION = "io.github.containers.compression.zstd"
+#: buildx marks its attestation manifests (platform unknown/unknown) with this annotation.
+_REFERENCE_TYPE_ANNOTATION = "vnd.docker.reference.type"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +56,11 @@ class Index:
             out["mediaType"] = self.media_type
         if self.artifact_type and oci:
             out["artifactType"] = self.artifact_type
-        out["manifests"] = [m.to_json(oci) for m in self.manifests]
+        out["manifests"] = [_instance_json(m, oci) for m in self.manifests]
         if self.subject is not None and oci:
             out["subject"] = self.subject.to_json(oci)
         if self.annotations and oci:
-            out["annotations"] = dict(self.annotations)
+            out["annotations"] = dict(sorted(self.annotations.items()))
         for key, value in self.extra.items():
             out.setdefault(key, value)
         return out
@@ -71,35 +73,58 @@ class Index:
         return None
 
     def choose(self, wanted: Platform) -> Descriptor:
-        """The instance for ``wanted``; zstd variants and attestations are never chosen."""
-        candidates = [
-            (m.platform, m)
+        """The instance for ``wanted``, as containers/image chooses it.
+
+        zstd variants (marked with COMPRESSION_ANNOTATION) and attestations
+        (``unknown/unknown``, in-toto, non-image media types) are never
+        chosen.  An image instance with no platform at all is taken only when
+        no instance names a fitting platform, as containers/image does for
+        OCI indexes.
+        """
+        images = [
+            m
             for m in self.manifests
-            if mt.is_image(m.media_type) or m.media_type == ""
-            if COMPRESSION_ANNOTATION not in m.annotations
+            if (mt.is_image(m.media_type) or m.media_type == "")
+            and m.annotations.get(COMPRESSION_ANNOTATION) != "true"
+            and m.annotations.get(_REFERENCE_TYPE_ANNOTATION) != "attestation-manifest"
         ]
-        chosen: Descriptor = choose(candidates, wanted)
+        try:
+            chosen: Descriptor = choose([(m.platform, m) for m in images], wanted)
+        except NoMatchingPlatformError:
+            fallback = [m for m in images if m.platform is None and m.artifact_type is None]
+            if not fallback:
+                raise
+            return fallback[0]
         return chosen
 
     def convert(self, to_oci: bool) -> Index:
-        """The list in the other flavour; instance media types follow, digests do not change here."""
+        """The list in the other flavour, as containers/image writes it.
+
+        Instances keep their media types, digests and sizes: converting the
+        instances themselves is the copy's job, which then puts the new
+        descriptors in.  What the target cannot carry is dropped
+        (annotations, unknown fields, platform ``features`` in OCI); a Docker
+        list needs a platform for every instance, so one without gets the
+        host's, as skopeo does.
+        """
         if to_oci == self.is_oci:
             return self
-        manifests = tuple(
-            m.evolve(
-                media_type=_convert_instance_type(m.media_type, to_oci),
-                annotations=m.annotations if to_oci else {},
-                artifact_type=m.artifact_type if to_oci else None,
-            )
-            for m in self.manifests
-        )
-        return self.evolve(
-            media_type=mt.OCI_INDEX if to_oci else mt.DOCKER_LIST,
-            manifests=manifests,
-            annotations=self.annotations if to_oci else {},
-            subject=self.subject if to_oci else None,
-            artifact_type=self.artifact_type if to_oci else None,
-        )
+        manifests = []
+        for m in self.manifests:
+            platform = m.platform
+            if platform is None and not to_oci:
+                host = host_platform()
+                platform = Platform(os=host.os, architecture=host.architecture)
+            if platform is not None:
+                platform = Platform(
+                    os=platform.os,
+                    architecture=platform.architecture,
+                    variant=platform.variant,
+                    os_version=platform.os_version,
+                    os_features=platform.os_features,
+                )
+            manifests.append(Descriptor(m.media_type, m.digest, m.size, m.urls, platform=platform))
+        return Index(media_type=mt.OCI_INDEX if to_oci else mt.DOCKER_LIST, manifests=tuple(manifests))
 
     @classmethod
     def from_json(cls, data: dict[str, Any], raw: bytes, media_type: str) -> Index:
@@ -108,8 +133,10 @@ class Index:
             raise InvalidManifestError("manifests: expected a list")
         manifests = tuple(Descriptor.from_json(item, f"manifests[{i}]") for i, item in enumerate(items))
         subject = Descriptor.from_json(data["subject"], "subject") if data.get("subject") else None
-        annotations = data.get("annotations") or {}
-        if not isinstance(annotations, dict):
+        annotations = data.get("annotations")
+        if annotations is None:
+            annotations = {}
+        if not isinstance(annotations, dict) or not all(isinstance(v, str) for v in annotations.values()):
             raise InvalidManifestError("annotations: expected an object of strings")
         artifact_type = data.get("artifactType")
         return cls(
@@ -124,12 +151,12 @@ class Index:
         )
 
 
-def _convert_instance_type(media_type: str, to_oci: bool) -> str:
-    if media_type in (mt.OCI_MANIFEST, mt.DOCKER_MANIFEST):
-        return mt.OCI_MANIFEST if to_oci else mt.DOCKER_MANIFEST
-    if media_type in (mt.OCI_INDEX, mt.DOCKER_LIST):
-        return mt.OCI_INDEX if to_oci else mt.DOCKER_LIST
-    return media_type
+def _instance_json(m: Descriptor, oci: bool) -> dict[str, Any]:
+    out = m.to_json(oci)
+    if not oci and "platform" not in out:
+        # Docker's manifest list descriptor has a platform that is never omitted.
+        out["platform"] = {"architecture": "", "os": ""}
+    return out
 
 
 def build_index(

@@ -40,9 +40,12 @@ def is_manifest_list(data: dict[str, Any]) -> bool:
 
 def _guess(data: dict[str, Any]) -> str:
     version = data.get("schemaVersion")
+    if type(version) is not int:
+        # Go refuses true, 2.0 or "2" for an int field; Python would take True == 1.
+        raise InvalidManifestError(f"unsupported manifest schemaVersion {version!r} (expected 1 or 2)")
     if version == 1:
         return mt.DOCKER_SCHEMA1_SIGNED if data.get("signatures") else mt.DOCKER_SCHEMA1
-    if version != 2 or isinstance(version, bool):
+    if version != 2:
         raise InvalidManifestError(f"unsupported manifest schemaVersion {version!r} (expected 1 or 2)")
     media_type = data.get("mediaType")
     if isinstance(media_type, str) and media_type:
@@ -86,6 +89,6 @@ def parse_manifest(raw: bytes, media_type: str | None = None) -> Manifest:
 def manifest_digest(raw: bytes) -> Digest:
     """The digest skopeo's ``manifest-digest`` prints: of the bytes, or of the JWS payload for signed schema 1."""
     data = _load(raw)
-    if data.get("schemaVersion") == 1 and data.get("signatures"):
+    if type(data.get("schemaVersion")) is int and data["schemaVersion"] == 1 and data.get("signatures"):
         return digest_bytes(schema1_payload(raw, data))
     return digest_bytes(raw)

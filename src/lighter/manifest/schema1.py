@@ -28,17 +28,30 @@ def schema1_payload(raw: bytes, data: dict[str, Any]) -> bytes:
     signatures = data.get("signatures")
     if not signatures:
         return raw
-    if not isinstance(signatures, list) or not isinstance(signatures[0], dict):
+    if not isinstance(signatures, list):
         raise InvalidManifestError("signatures: expected a list of JWS signatures")
-    try:
-        protected = json.loads(_b64url_decode(signatures[0]["protected"]))
-        length = int(protected["formatLength"])
-        tail = _b64url_decode(protected["formatTail"])
-    except (KeyError, ValueError, TypeError) as exc:
-        raise InvalidManifestError(f"signatures[0].protected: not a valid libtrust header ({exc})") from None
+    formats = {_signature_format(i, sig) for i, sig in enumerate(signatures)}
+    if len(formats) != 1:
+        raise InvalidManifestError("signatures: conflicting formatLength/formatTail in the protected headers")
+    length, tail = formats.pop()
     if not 0 < length <= len(raw):
         raise InvalidManifestError(f"signatures[0].protected: formatLength {length} outside the manifest")
     return raw[:length] + tail
+
+
+def _signature_format(i: int, signature: object) -> tuple[int, bytes]:
+    """``(formatLength, formatTail)`` of one libtrust signature's protected header."""
+    try:
+        if not isinstance(signature, dict):
+            raise TypeError(f"expected an object, got {type(signature).__name__}")
+        protected = json.loads(_b64url_decode(signature["protected"]))
+        length = protected["formatLength"]
+        if type(length) is not int:
+            raise TypeError(f"formatLength must be a number, got {length!r}")
+        tail = _b64url_decode(protected["formatTail"])
+    except (KeyError, ValueError, TypeError) as exc:
+        raise InvalidManifestError(f"signatures[{i}].protected: not a valid libtrust header ({exc})") from None
+    return length, tail
 
 
 @dataclass(frozen=True, slots=True)
