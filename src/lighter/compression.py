@@ -75,6 +75,9 @@ class PeekableReader(io.RawIOBase):
                 data, self._buffer = self._buffer + self._raw.read(), b""
                 return data
             data, self._buffer = self._buffer[:n], self._buffer[n:]
+            if len(data) < n:
+                # Top up from the source so that a peek does not turn the next read into a short one.
+                data += self._raw.read(n - len(data)) or b""
             return data
         return self._raw.read() if n is None or n < 0 else self._raw.read(n)
 

@@ -1,0 +1,86 @@
+"""The public API is curated: ``__all__`` lists exactly the public names, and every one exists.
+
+As httpx's tests/test_exported_members.py: a name added to a package without
+being exported (or exported without existing) fails here.  The doctests of
+the pure model run here too, since its docstrings are its grammar.
+"""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import pkgutil
+import types
+
+import pytest
+
+import lighter
+
+SUBPACKAGES = sorted(info.name for info in pkgutil.iter_modules(lighter.__path__, "lighter.") if info.ispkg)
+MODEL_MODULES = [
+    "lighter.digest",
+    "lighter.mediatype",
+    "lighter.platform",
+    "lighter.reference",
+    "lighter.compression",
+    "lighter.manifest.parse",
+    "lighter.manifest.gojson",
+]
+
+
+def _public_members(module: types.ModuleType) -> set[str]:
+    """Names a user sees: not private, not a submodule, not a __future__ feature."""
+    return {
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType) and name != "annotations"
+    }
+
+
+def test_lighter_all_is_exactly_the_public_members() -> None:
+    exported = set(lighter.__all__)
+    public = _public_members(lighter) | {"copy"}  # lighter.copy is a callable module, exported on purpose
+    assert exported == public
+    assert len(lighter.__all__) == len(exported), "duplicates in lighter.__all__"
+    assert lighter.__all__ == sorted(lighter.__all__, key=lambda n: (not n[0].isupper(), n.lower()))
+
+
+def test_lighter_exports_the_core_api() -> None:
+    for name in ("parse_reference", "parse_digest", "parse_manifest", "manifest_digest", "Platform", "ImageManifest"):
+        assert name in lighter.__all__
+
+
+@pytest.mark.parametrize("name", lighter.__all__)
+def test_every_exported_name_exists(name: str) -> None:
+    assert getattr(lighter, name) is not None
+
+
+def test_there_are_subpackages_to_check() -> None:
+    assert "lighter.manifest" in SUBPACKAGES
+    assert "lighter.transports" in SUBPACKAGES
+
+
+@pytest.mark.parametrize("package", SUBPACKAGES)
+def test_subpackage_all_names_exist(package: str) -> None:
+    module = importlib.import_module(package)
+    names = getattr(module, "__all__", None)
+    if names is None:
+        # A namespace-like package (its modules are the API) must not leak names without __all__.
+        assert not _public_members(module), f"{package} has public names but no __all__"
+        return
+    assert len(names) == len(set(names)), f"duplicates in {package}.__all__"
+    for name in names:
+        assert hasattr(module, name), f"{package}.__all__ names {name!r}, which does not exist"
+
+
+def test_manifest_package_exports_all_its_public_members() -> None:
+    import lighter.manifest as manifest
+
+    assert set(manifest.__all__) == _public_members(manifest)
+
+
+@pytest.mark.parametrize("name", MODEL_MODULES)
+def test_model_doctests(name: str) -> None:
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
