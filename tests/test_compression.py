@@ -8,6 +8,7 @@ import io
 import lzma
 import os
 import random
+from typing import Any
 
 import pytest
 import zstandard
@@ -24,10 +25,10 @@ from lighter.compression import (
 from lighter.errors import UnsupportedCompressionError, UnsupportedError
 
 
-def _read_all(stream: io.RawIOBase | io.BufferedIOBase | object, chunk: int = 64 * 1024) -> bytes:
+def _read_all(stream: Any, chunk: int = 64 * 1024) -> bytes:
     out = bytearray()
     for _ in range(100_000):
-        data = stream.read(chunk)  # type: ignore[attr-defined]
+        data = stream.read(chunk)
         if not data:
             return bytes(out)
         out += data
@@ -100,8 +101,8 @@ def test_gzip_levels(level: int) -> None:
 def test_compressed_streams_can_be_read_in_one_call_and_small_chunks() -> None:
     data = SAMPLES["random 100 KiB"]
     for algorithm in ("gzip", "zstd"):
-        whole = compressed(io.BytesIO(data), algorithm).read()  # type: ignore[arg-type]
-        small = _read_all(compressed(io.BytesIO(data), algorithm), 7)  # type: ignore[arg-type]
+        whole = compressed(io.BytesIO(data), algorithm).read()
+        small = _read_all(compressed(io.BytesIO(data), algorithm), 7)
         assert _read_all(decompressed(io.BytesIO(whole))) == data
         assert _read_all(decompressed(io.BytesIO(small))) == data
 
@@ -154,7 +155,7 @@ def test_xz_and_bzip2_are_refused_clearly(kind: str, pack: object) -> None:
 
 def test_refuse_lets_supported_kinds_through() -> None:
     for kind in ("gzip", "zstd", "none"):
-        refuse(kind, "layer")  # type: ignore[arg-type]
+        refuse(kind, "layer")
 
 
 @pytest.mark.parametrize(
