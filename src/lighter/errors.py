@@ -33,6 +33,8 @@ everything else to 1.
     ├── RegistryError
     │   ├── AuthenticationError
     │   └── RegistryTransientError
+    ├── CredentialsError
+    │   └── NotLoggedInError
     ├── DigestChangeError
     └── StoreError
         ├── ListNotFoundError
@@ -160,6 +162,14 @@ class AuthenticationError(RegistryError):
 
 class RegistryTransientError(RegistryError):
     """A failure worth retrying: connection error, 429, 5xx."""
+
+
+class CredentialsError(LighterError):
+    """Credentials cannot be used: a malformed auth file or ``--creds``, a failing credential helper."""
+
+
+class NotLoggedInError(CredentialsError):
+    """``logout`` (or ``login --get-login``) of a registry the auth file holds nothing for."""
 
 
 class DigestChangeError(LighterError):
