@@ -101,7 +101,7 @@ def _add(state: ListState, op: AddInstance) -> ListState:
 
 def _remove(state: ListState, op: RemoveInstance) -> ListState:
     if state.index.find(op.digest) is None:
-        raise InstanceNotInListError(f"{op.digest} is not an instance of the manifest list {state.index.digest}")
+        raise InstanceNotInListError(f"{op.digest} is not one of its {len(state.index.manifests)} instances")
     manifests = tuple(m for m in state.index.manifests if m.digest != op.digest)
     locations = {d: loc for d, loc in state.locations.items() if d != op.digest}
     return ListState(state.index.evolve(manifests=manifests), locations)
@@ -119,7 +119,7 @@ def _annotate(state: ListState, op: Annotate) -> ListState:
         return ListState(index.evolve(annotations={**index.annotations, **op.annotations}), state.locations)
     found = index.find(op.digest)
     if found is None:
-        raise InstanceNotInListError(f"{op.digest} is not an instance of the manifest list {index.digest}")
+        raise InstanceNotInListError(f"{op.digest} is not one of its {len(index.manifests)} instances")
     changed = found.evolve(
         annotations={**found.annotations, **op.annotations},
         platform=op.platform.applied_to(found.platform) if op.platform else found.platform,

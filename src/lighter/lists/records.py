@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from lighter.digest import Digest
-from lighter.errors import ListNotFoundError, NotAManifestListError
+from lighter.errors import InstanceNotInListError, ListNotFoundError, NotAManifestListError, UnsupportedError
 from lighter.lists.ops import ListState, Op, apply
 from lighter.manifest import Index, parse_manifest
 from lighter.store import ImageRecord, Store
@@ -84,8 +84,11 @@ def edit(store: Store, name: str, ops: Sequence[Op]) -> ManifestList:
         if fresh is None:
             raise ListNotFoundError(f"manifest list {name!r} was removed from the local store {store.root}")
         state = load_state(store, fresh)
-        for op in ops:
-            state = apply(state, op)
+        try:
+            for op in ops:
+                state = apply(state, op)
+        except (InstanceNotInListError, UnsupportedError) as exc:
+            raise type(exc)(f"manifest list {name!r}: {exc}") from None
         return save_state(store, fresh, state)
 
 
