@@ -10,6 +10,7 @@ every blob and manifest has been written and verified.
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 from collections.abc import Callable
@@ -24,7 +25,17 @@ from lighter.copy.plan import LayerAction, ListPlan, image_actions, plan_list
 from lighter.copy.progress import Progress
 from lighter.digest import Digest, VerifyingReader, digest_bytes
 from lighter.errors import InvalidManifestError, RegistryError
-from lighter.manifest import Descriptor, ImageManifest, Index, Manifest, manifest_digest, parse_manifest
+from lighter.manifest import (
+    Descriptor,
+    ImageConfig,
+    ImageManifest,
+    Index,
+    Manifest,
+    manifest_digest,
+    parse_config,
+    parse_manifest,
+    to_oci_config,
+)
 from lighter.platform import host_platform
 from lighter.transports import ImageDestination, ImageReference, ImageSource, TransportOptions, parse_image_name
 
@@ -143,27 +154,38 @@ class _Copier:
         if isinstance(manifest, Index):
             raise InvalidManifestError("expected a single image manifest, got a manifest list")
         to_oci, actions = image_actions(manifest, self.options, self.caps)
-        futures: list[Future[Descriptor]] = []
-        if isinstance(manifest, ImageManifest):
-            futures.append(self.blob(manifest.config, _KEEP, "config"))
-        futures.extend(
-            self.blob(layer, action, "layer") for layer, action in zip(manifest.layers, actions, strict=True)
-        )
-        results = [f.result() for f in futures]
+        layers = [self.blob(layer, action, "layer") for layer, action in zip(manifest.layers, actions, strict=True)]
         out_raw, out_type = raw, manifest.media_type
         if isinstance(manifest, ImageManifest):
-            new_layers = tuple(results[1:])
+            docker_config = self._config_for_oci(manifest) if to_oci else None
+            if docker_config is None:
+                self.blob(manifest.config, _KEEP, "config").result()
+            new_layers = tuple(f.result() for f in layers)
             new: ImageManifest = manifest
             if any(a.kind != "keep" for a in actions):
                 new = manifest.evolve(layers=new_layers)
             if to_oci is not None:
-                new = new.convert(to_oci)
+                new = new.convert(to_oci, config=docker_config)
             if new is not manifest:
                 out_raw, out_type = new.raw, new.media_type
+        else:
+            for future in layers:
+                future.result()
         written = manifest_digest(out_raw)
         log.debug("writing manifest %s (%s)", written, out_type)
         self.dest.put_manifest(out_raw, out_type, instance=written if instance else None)
         return out_raw, out_type
+
+    def _config_for_oci(self, manifest: ImageManifest) -> ImageConfig | None:
+        """Going Docker → OCI, skopeo rewrites the config as an OCI config; store that one instead."""
+        if manifest.config.media_type != mt.DOCKER_CONFIG:
+            return None
+        docker_config = parse_config(self.source.blob_bytes(manifest.config, "config"))
+        oci_config = to_oci_config(docker_config)
+        self.dest.put_blob(
+            io.BytesIO(oci_config.raw), Descriptor(mt.OCI_CONFIG, oci_config.digest, len(oci_config.raw))
+        )
+        return docker_config
 
     def instance(self, desc: Descriptor) -> Descriptor:
         """Copy one instance of a list (an image, or a nested list) and describe what was written."""
