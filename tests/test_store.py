@@ -1,0 +1,290 @@
+"""The local store: blob area, catalogue, store: transport, gc, and what survives a killed writer."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from lighter.copy import CopyOptions, copy_image
+from lighter.digest import digest_bytes
+from lighter.errors import (
+    DigestMismatchError,
+    ImageNotFoundError,
+    InvalidImageNameError,
+    SizeMismatchError,
+    StoreError,
+)
+from lighter.manifest import Descriptor, Index, manifest_digest, parse_manifest
+from lighter.store import Store, collect_garbage, normalize_name
+from lighter.testing.random import generate_image, write_random_image, write_random_index
+from lighter.transports import TransportOptions, parse_image_name
+from lighter.validate import check_image
+
+
+def opts(root: Path) -> TransportOptions:
+    return TransportOptions(store_root=str(root))
+
+
+def put_image(root: Path, name: str, **kwargs: object) -> Descriptor:
+    with parse_image_name(f"store:{name}").new_destination(opts(root)) as dest:
+        manifest = write_random_image(dest, **kwargs)  # type: ignore[arg-type]
+    return Descriptor(manifest.media_type, manifest.digest, len(manifest.raw))
+
+
+# -- names ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("app", "localhost/app:latest"),
+        ("demo/app:1", "localhost/demo/app:1"),
+        ("localhost/app:2", "localhost/app:2"),
+        ("quay.io/x/y", "quay.io/x/y:latest"),
+        ("localhost:5000/a:b", "localhost:5000/a:b"),
+    ],
+)
+def test_names_are_normalised_as_podman_does(text: str, expected: str) -> None:
+    assert normalize_name(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("app", "store:localhost/app:latest"),
+        ("[/tmp/x]app:1", "store:[/tmp/x]localhost/app:1"),
+        ("@0123abcd", "store:@0123abcd"),
+        ("app@sha256:" + "a" * 64, "store:localhost/app@sha256:" + "a" * 64),
+    ],
+)
+def test_store_names_parse_and_print(name: str, shown: str) -> None:
+    assert str(parse_image_name(f"store:{name}")) == shown
+
+
+@pytest.mark.parametrize("bad", ["", "@xyz", "[/tmp/x", "App", "app@sha256:short"])
+def test_bad_store_names_are_refused(bad: str) -> None:
+    with pytest.raises(InvalidImageNameError):
+        parse_image_name(f"store:{bad}")
+
+
+# -- blob area ------------------------------------------------------------------------------
+
+
+def test_blob_is_verified_before_it_becomes_visible(tmp_path: Path) -> None:
+    store = Store(str(tmp_path))
+    data = b"hello blob"
+    good = digest_bytes(data)
+    with pytest.raises(DigestMismatchError):
+        store.blobs.put(io.BytesIO(data), digest_bytes(b"other"), len(data))
+    with pytest.raises(SizeMismatchError):
+        store.blobs.put(io.BytesIO(data), good, len(data) - 1)
+    assert list(store.blobs.digests()) == []
+    assert [p.name for p in (tmp_path / "blobs" / "sha256").iterdir()] == []  # no temporary left behind
+    assert store.blobs.put(io.BytesIO(data), good, len(data)) == good
+    assert (tmp_path / "blobs" / "sha256" / good.hex).read_bytes() == data
+    assert store.blobs.read(good) == data
+
+
+# -- the store: transport -------------------------------------------------------------------
+
+
+def test_image_round_trips_with_its_bytes(tmp_path: Path) -> None:
+    desc = put_image(tmp_path, "app:1", layer_sizes=(4096, 100), platform="linux/arm64")
+    with parse_image_name("store:app:1").new_source(opts(tmp_path)) as source:
+        raw, media_type = source.manifest()
+        assert manifest_digest(raw) == desc.digest
+        assert media_type == desc.media_type
+        assert source.top_digest() == desc.digest
+    check_image("store:app:1", opts(tmp_path))
+    record = Store(str(tmp_path)).resolve("app:1")
+    manifest = parse_manifest(raw)
+    assert record.id == manifest.config.digest.hex  # type: ignore[union-attr]
+    assert record.names == ("localhost/app:1",)
+    assert not record.is_list
+    # the same image under an id prefix and under name@digest
+    check_image(f"store:@{record.id[:10]}", opts(tmp_path))
+    check_image(f"store:app@{desc.digest}", opts(tmp_path))
+
+
+def test_list_keeps_its_digest_and_serves_instances(tmp_path: Path) -> None:
+    with parse_image_name("store:multi:1").new_destination(opts(tmp_path)) as dest:
+        index = write_random_index(dest, platforms=("linux/amd64", "linux/arm64", "linux/arm/v7"), seed=3)
+    with parse_image_name("store:multi:1").new_source(opts(tmp_path)) as source:
+        raw, _ = source.manifest()
+        assert raw == index.raw
+        for desc in index.manifests:
+            inst, _ = source.manifest(desc.digest)
+            assert manifest_digest(inst) == desc.digest
+    record = Store(str(tmp_path)).resolve("multi:1")
+    assert record.is_list and record.digest == index.digest
+    report = check_image("store:multi:1", opts(tmp_path))
+    assert set(report.manifests) == {index.digest, *(d.digest for d in index.manifests)}
+    # NAME@DIGEST of an instance reads that instance of the repository's list
+    check_image(f"store:multi@{index.manifests[2].digest}", opts(tmp_path))
+
+
+def test_missing_image_is_not_found(tmp_path: Path) -> None:
+    with pytest.raises(ImageNotFoundError):
+        parse_image_name("store:nothing").new_source(opts(tmp_path))
+
+
+def test_store_root_comes_from_options_then_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIGHTER_ROOT", str(tmp_path / "env"))
+    put_image(tmp_path / "env", "a")
+    check_image("store:a")  # no options: $LIGHTER_ROOT
+    monkeypatch.delenv("LIGHTER_ROOT")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert Store().root == str(tmp_path / "xdg" / "lighter")
+    check_image(f"store:[{tmp_path / 'env'}]a")
+
+
+def test_commit_refuses_a_record_whose_blobs_are_missing(tmp_path: Path) -> None:
+    manifest, _config, _layers = generate_image(seed=5)
+    with (
+        parse_image_name("store:broken").new_destination(opts(tmp_path)) as dest,
+        pytest.raises(StoreError, match="missing blobs"),
+    ):
+        dest.put_manifest(manifest.raw, manifest.media_type)
+        dest.commit()
+    assert Store(str(tmp_path)).catalog.all() == []
+
+
+def test_destination_refuses_ids_and_digests(tmp_path: Path) -> None:
+    for name in ("store:@" + "a" * 64, "store:app@sha256:" + "a" * 64):
+        with pytest.raises(InvalidImageNameError):
+            parse_image_name(name).new_destination(opts(tmp_path))
+
+
+def test_same_config_other_manifest_keeps_both(tmp_path: Path) -> None:
+    gz = put_image(tmp_path, "app:gzip", seed=1, compression="gzip")
+    zs = copy_image(
+        "store:app:gzip",
+        "store:app:zstd",
+        CopyOptions(compression="zstd"),
+        src_options=opts(tmp_path),
+        dst_options=opts(tmp_path),
+    )
+    assert zs.digest != gz.digest
+    store = Store(str(tmp_path))
+    gz_record, zs_record = store.resolve("app:gzip"), store.resolve("app:zstd")
+    assert gz_record.id != zs_record.id  # recompressed: same config, its own record
+    assert (gz_record.digest, zs_record.digest) == (gz.digest, zs.digest)
+    check_image("store:app:zstd", opts(tmp_path))
+    check_image("store:app:gzip", opts(tmp_path))
+
+
+# -- gc and killed writers ------------------------------------------------------------------
+
+
+def test_gc_removes_only_what_no_record_reaches(tmp_path: Path) -> None:
+    keep = put_image(tmp_path, "keep", seed=1)
+    put_image(tmp_path, "drop", seed=2, layer_sizes=(2048,))
+    with parse_image_name("store:list").new_destination(opts(tmp_path)) as dest:
+        write_random_index(dest, seed=3)
+    store = Store(str(tmp_path))
+    before = set(store.blobs.digests())
+    store.remove("drop")
+    result = collect_garbage(store)
+    after = set(store.blobs.digests())
+    assert after == before - set(result.removed)
+    assert len(result.removed) == 3  # manifest, config, layer of "drop"
+    assert keep.digest in after
+    check_image("store:keep", opts(tmp_path))
+    check_image("store:list", opts(tmp_path))
+    assert collect_garbage(store).removed == ()
+
+
+KILLED_WRITER = textwrap.dedent(
+    """
+    import io, sys, time
+    from lighter.testing.random import generate_image
+    from lighter.transports import TransportOptions, parse_image_name
+    manifest, config, layers = generate_image(layer_sizes=(4096, 4096), seed=11)
+    dest = parse_image_name("store:half").new_destination(TransportOptions(store_root=sys.argv[1]))
+    dest.put_blob(io.BytesIO(config.raw), manifest.config)
+    dest.put_blob(io.BytesIO(layers[0].blob), layers[0].descriptor)
+    dest.put_manifest(manifest.raw, manifest.media_type)
+    print("written", flush=True)
+    time.sleep(60)
+    """
+)
+
+
+def test_a_killed_writer_leaves_no_record_and_gc_cleans_up(tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "written"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    store = Store(str(tmp_path))
+    assert store.catalog.all() == []
+    assert len(list(store.blobs.digests())) == 2
+    assert len(collect_garbage(store).removed) == 2
+    assert list(store.blobs.digests()) == []
+
+
+# -- CLI ------------------------------------------------------------------------------------
+
+
+def snapshot(root: Path) -> tuple[str, list[str]]:
+    """Everything a user could see of a store: its records and its blobs."""
+    store = Store(str(root))
+    records = json.dumps([repr(r) for r in store.catalog.all()])
+    return records, sorted(str(d) for d in store.blobs.digests())
+
+
+def test_images_tag_rmi_gc(tmp_path: Path, run_lighter) -> None:  # type: ignore[no-untyped-def]
+    env = {"LIGHTER_ROOT": str(tmp_path)}
+    a = put_image(tmp_path, "demo/a:1", seed=1)
+    put_image(tmp_path, "demo/b:1", seed=2, layer_sizes=(10_000,))
+    table = run_lighter("images", env=env)
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
+    assert any(line.startswith("localhost/demo/a") and " 1 " in line for line in lines)
+    digests = run_lighter("images", "--digests", env=env)
+    assert str(a.digest) in digests.stdout
+    assert run_lighter("tag", "demo/a:1", "demo/a:2", "other", env=env).returncode == 0
+    listed = json.loads(run_lighter("images", "--format", "json", env=env).stdout)
+    names = {n for item in listed for n in item["Names"]}
+    assert names == {"localhost/demo/a:1", "localhost/demo/a:2", "localhost/other:latest", "localhost/demo/b:1"}
+    a_json = next(i for i in listed if "localhost/other:latest" in i["Names"])
+    assert a_json["Digest"] == str(a.digest) and a_json["Size"] > 0 and not a_json["IsManifestList"]
+    # a name of an image with other names is only untagged
+    untag = run_lighter("rmi", "other", env=env)
+    assert untag.stdout.strip() == "Untagged: localhost/other:latest"
+    # by id, several names: refused without --force
+    refused = run_lighter("rmi", a_json["Id"][:12], env=env)
+    assert refused.returncode == 1 and "several names" in refused.stderr
+    deleted = run_lighter("rmi", "--force", a_json["Id"][:12], env=env)
+    assert deleted.returncode == 0 and f"Deleted: {a_json['Id']}" in deleted.stdout
+    gc = run_lighter("store", "gc", env=env)
+    assert gc.returncode == 0 and gc.stdout.startswith("removed 3 blobs")
+    check_image("store:demo/b:1", opts(tmp_path))
+    missing = run_lighter("rmi", "nothing", env=env)
+    assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_images_accepts_root_option(tmp_path: Path, run_lighter) -> None:  # type: ignore[no-untyped-def]
+    put_image(tmp_path, "x", seed=4)
+    out = run_lighter("images", "--root", str(tmp_path), "-q", env={"LIGHTER_ROOT": str(tmp_path / "elsewhere")})
+    assert out.returncode == 0
+    assert out.stdout.split() == [Store(str(tmp_path)).resolve("x").id[:12]]
+
+
+def test_index_written_through_store_is_an_index(tmp_path: Path) -> None:
+    with parse_image_name("store:l").new_destination(opts(tmp_path)) as dest:
+        index = write_random_index(dest, oci=False, seed=8)
+    with parse_image_name("store:l").new_source(opts(tmp_path)) as source:
+        parsed = parse_manifest(*source.manifest())
+    assert isinstance(parsed, Index) and parsed.digest == index.digest and not parsed.is_oci
