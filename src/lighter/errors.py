@@ -16,7 +16,8 @@ everything else to 1.
     │   ├── InvalidManifestError
     │   │   └── ManifestTooLargeError
     │   ├── UnknownTransportError
-    │   └── InvalidImageNameError
+    │   ├── InvalidImageNameError
+    │   └── InvalidSyncConfigError
     ├── NotFoundError                       exit code 2
     │   ├── ManifestNotFoundError
     │   ├── BlobNotFoundError
@@ -36,6 +37,7 @@ everything else to 1.
     ├── CredentialsError
     │   └── NotLoggedInError
     ├── DigestChangeError
+    ├── SyncFailedError
     └── StoreError
         ├── ListNotFoundError
         ├── InstanceNotInListError
@@ -82,6 +84,10 @@ class UnknownTransportError(InvalidInputError):
 
 class InvalidImageNameError(InvalidInputError):
     """An image name is malformed for its transport."""
+
+
+class InvalidSyncConfigError(InvalidInputError):
+    """A ``sync`` YAML source file is not what skopeo sync accepts."""
 
 
 class NotFoundError(LighterError):
@@ -174,6 +180,10 @@ class NotLoggedInError(CredentialsError):
 
 class DigestChangeError(LighterError):
     """``--preserve-digests`` was given but the copy would change a digest."""
+
+
+class SyncFailedError(LighterError):
+    """One or more images of a ``sync`` could not be copied."""
 
 
 class StoreError(LighterError):
