@@ -131,17 +131,38 @@ class Store:
         names: Iterable[str] = (),
         image_id: str | None = None,
         instances: Mapping[Digest, str] | None = None,
+        written: Iterable[Digest] = (),
     ) -> ImageRecord:
-        """Make a record point at manifest bytes whose blobs are all stored already.
+        """Make a record point at manifest bytes (stored here) and give it ``names``.
 
-        Refuses (StoreError) when an image below the manifest is missing a
-        blob, so no record ever points at what is not there.
+        The top manifest, when it is an image, and every manifest in
+        ``written`` (the instances a destination wrote) must have all their
+        blobs stored, or StoreError is raised and nothing changes: no record
+        ever points at what is not there.  Instances of a list that were not
+        written with it may live elsewhere (a list being assembled, an
+        index-only copy).
         """
-        digest = self.blobs.put_bytes(raw, what="manifest")
-        reach = walk(self.blobs, digest, media_type)
-        if reach.missing:
-            shown = ", ".join(str(d) for d in reach.missing[:3])
-            raise StoreError(f"cannot commit {digest} to the local store: missing blobs {shown}")
+        with self.writing():
+            digest = self.blobs.put_bytes(raw, what="manifest")
+            reach = walk(self.blobs, digest, media_type)
+            required = {digest, *written}
+            missing = [d for m, blobs in reach.missing_by.items() if m in required for d in blobs]
+            missing += [d for d in reach.absent if d in required]
+            if missing:
+                shown = ", ".join(str(d) for d in missing[:3])
+                raise StoreError(f"cannot commit {digest} to the local store: missing blobs {shown}")
+            return self._save(digest, raw, media_type, names, image_id, instances, reach.size(self.blobs))
+
+    def _save(
+        self,
+        digest: Digest,
+        raw: bytes,
+        media_type: str,
+        names: Iterable[str],
+        image_id: str | None,
+        instances: Mapping[Digest, str] | None,
+        size: int,
+    ) -> ImageRecord:
         is_list = mt.is_index(media_type)
         if image_id is None:
             image_id, created = self._image_id_and_created(raw, digest, media_type)
@@ -152,7 +173,7 @@ class Store:
             digest=digest,
             media_type=media_type,
             created=created,
-            size=reach.size(self.blobs),
+            size=size,
             is_list=is_list,
             instances=dict(instances or {}),
         )

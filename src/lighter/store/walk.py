@@ -15,7 +15,18 @@ class Reach:
     """Blobs found under a manifest (``present``) and those an image needs but the store lacks."""
 
     present: set[Digest] = field(default_factory=set)
-    missing: list[Digest] = field(default_factory=list)
+    #: image manifest → the blobs it names that the store lacks
+    missing_by: dict[Digest, list[Digest]] = field(default_factory=dict)
+    #: manifests named (by a list, or as the top) that the store lacks
+    absent: list[Digest] = field(default_factory=list)
+
+    @property
+    def missing(self) -> list[Digest]:
+        """Everything the store lacks: absent manifests, then blobs of stored images."""
+        out = list(self.absent)
+        for blobs in self.missing_by.values():
+            out.extend(d for d in blobs if d not in out)
+        return out
 
     def size(self, blobs: BlobStore) -> int:
         return sum(max(blobs.size(d), 0) for d in self.present)
@@ -32,7 +43,8 @@ def walk(blobs: BlobStore, top: Digest, media_type: str = "", reach: Reach | Non
     if top in reach.present:
         return reach
     if not blobs.has(top):
-        reach.missing.append(top)
+        if top not in reach.absent:
+            reach.absent.append(top)
         return reach
     reach.present.add(top)
     try:
@@ -53,6 +65,6 @@ def walk(blobs: BlobStore, top: Digest, media_type: str = "", reach: Reach | Non
     for digest in needed:
         if blobs.has(digest):
             reach.present.add(digest)
-        elif digest not in reach.missing:
-            reach.missing.append(digest)
+        else:
+            reach.missing_by.setdefault(top, []).append(digest)
     return reach

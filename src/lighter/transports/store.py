@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 from typing import IO
 
-from lighter.digest import Digest, parse_digest
+from lighter.digest import Digest, digest_bytes, parse_digest
 from lighter.errors import (
     ImageNotFoundError,
     InvalidImageNameError,
@@ -198,6 +198,7 @@ class StoreDestination(ImageDestination):
         self._ref = ref
         self.store = store
         self._top: tuple[bytes, str] | None = None
+        self._written: set[Digest] = set()
         self._stack = contextlib.ExitStack()
         # gc must not take blobs that are written but not yet reached by a record
         self._stack.enter_context(store.writing())
@@ -222,6 +223,7 @@ class StoreDestination(ImageDestination):
             if actual != instance:
                 raise StoreError(f"manifest written as instance {instance} has digest {actual}")
             self.store.blobs.put_bytes(raw, what="manifest")
+            self._written.add(digest_bytes(raw))
             return
         self._top = (raw, media_type)
 
@@ -230,7 +232,9 @@ class StoreDestination(ImageDestination):
             raise StoreError(f"nothing to commit to {self._ref}: no top-level manifest was written")
         raw, media_type = self._top
         assert self._ref.name is not None
-        self.store.commit_manifest(raw, media_type or guess_media_type(raw), names=[self._ref.name])
+        self.store.commit_manifest(
+            raw, media_type or guess_media_type(raw), names=[self._ref.name], written=self._written
+        )
 
     def close(self) -> None:
         self._stack.close()
