@@ -168,7 +168,9 @@ def test_add_from_a_list_all_system_or_chosen_platform(tmp_path: Path) -> None:
     if str(Platform(host.os, host.architecture, host.variant)) in by_platform:
         assert lists.add("mine", "store:upstream", root=root) == [index.choose(host).digest]
     lists.create("arm", root=root)
-    chosen = lists.add("arm", "store:upstream", platform=lists.PlatformChange(architecture="arm", variant="v7"), root=root)
+    chosen = lists.add(
+        "arm", "store:upstream", platform=lists.PlatformChange(architecture="arm", variant="v7"), root=root
+    )
     assert chosen == [by_platform["linux/arm/v7"].digest]
     assert lists.load("arm", root=root).index.manifests[0].platform == Platform("linux", "arm", "v7")
 
