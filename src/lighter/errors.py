@@ -17,11 +17,13 @@ everything else to 1.
     │   │   └── ManifestTooLargeError
     │   ├── UnknownTransportError
     │   ├── InvalidImageNameError
-    │   └── InvalidSyncConfigError
+    │   ├── InvalidSyncConfigError
+    │   └── InvalidDescriptionError
     ├── NotFoundError                       exit code 2
     │   ├── ManifestNotFoundError
     │   ├── BlobNotFoundError
-    │   └── ImageNotFoundError
+    │   ├── ImageNotFoundError
+    │   └── MissingInstancesError
     ├── VerificationError
     │   ├── DigestMismatchError
     │   └── SizeMismatchError
@@ -38,6 +40,7 @@ everything else to 1.
     │   └── NotLoggedInError
     ├── DigestChangeError
     ├── SyncFailedError
+    ├── CacheError
     └── StoreError
         ├── ListNotFoundError
         ├── InstanceNotInListError
@@ -90,6 +93,10 @@ class InvalidSyncConfigError(InvalidInputError):
     """A ``sync`` YAML source file is not what skopeo sync accepts."""
 
 
+class InvalidDescriptionError(InvalidInputError):
+    """A cache source or pipeline input description does not match its JSON schema."""
+
+
 class NotFoundError(LighterError):
     """The image, manifest or blob asked for does not exist."""
 
@@ -106,6 +113,14 @@ class BlobNotFoundError(NotFoundError):
 
 class ImageNotFoundError(NotFoundError):
     """No image under that name."""
+
+
+class MissingInstancesError(NotFoundError):
+    """A list names instances that neither the source nor the destination holds; the list was not written."""
+
+    def __init__(self, message: str, missing: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.missing = missing
 
 
 class VerificationError(LighterError):
@@ -184,6 +199,10 @@ class DigestChangeError(LighterError):
 
 class SyncFailedError(LighterError):
     """One or more images of a ``sync`` could not be copied."""
+
+
+class CacheError(LighterError):
+    """The fetch-by-digest cache or a pipeline input could not do what was asked."""
 
 
 class StoreError(LighterError):
