@@ -33,7 +33,7 @@ def root(tmp_path: Path) -> Path:
 @pytest.fixture
 def lighter(run_lighter: Run, root: Path) -> Run:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return run_lighter(*args, env={"LIGHTER_ROOT": str(root)})  # type: ignore[no-any-return]
+        return run_lighter(*args, env={"LIGHTER_ROOT": str(root)})
 
     return run
 
