@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -11,6 +12,7 @@ import click
 from lighter import lists
 from lighter.cli.common import parse_bool, print_json, write_raw
 from lighter.cli.options import registry_options, retry_options, side_options, store_root_option
+from lighter.cli.progress import RichProgress, wants_progress
 from lighter.compression import Algorithm, parse_algorithm
 from lighter.localfs import atomic_write
 from lighter.transports import TRANSPORTS
@@ -213,6 +215,7 @@ def _algorithms(values: tuple[str, ...]) -> tuple[Algorithm, ...]:
 @store_root_option
 def push_command(list_name: str, destination: str | None, **kw: Any) -> None:
     """Push LIST and its instances to DESTINATION (default: docker://LIST)."""
+    progress = RichProgress() if wants_progress(kw["quiet"]) else None
     options = lists.PushOptions(
         all=bool(parse_bool(kw["push_all"])),
         format=kw["manifest_format"],
@@ -221,15 +224,17 @@ def push_command(list_name: str, destination: str | None, **kw: Any) -> None:
         compression=parse_algorithm(kw["compression_format"]) if kw["compression_format"] else None,
         compression_level=kw["compression_level"],
         remove=kw["remove"],
+        progress=progress,
     )
-    result = lists.push(
-        list_name,
-        _image_name(destination or list_name),
-        options,
-        root=kw["store_root"],
-        src_options=side_options(kw, ""),  # podman reads and writes with the same settings
-        dst_options=side_options(kw, ""),
-    )
+    with progress if progress is not None else contextlib.nullcontext():
+        result = lists.push(
+            list_name,
+            _image_name(destination or list_name),
+            options,
+            root=kw["store_root"],
+            src_options=side_options(kw, ""),  # podman reads and writes with the same settings
+            dst_options=side_options(kw, ""),
+        )
     if kw["digestfile"]:
         atomic_write(kw["digestfile"], str(result.digest).encode())
     if not kw["quiet"]:
