@@ -128,6 +128,8 @@ def test_push_all_false_pushes_one_image_and_rm_removes_the_list(lighter: Run, r
 def test_add_all_or_one_instance_of_a_list(lighter: Run, root: Path) -> None:
     with parse_image_name("store:upstream").new_destination(TransportOptions(store_root=str(root))) as dest:
         index = write_random_index(dest, platforms=("linux/amd64", "linux/arm64", "linux/arm/v7"), seed=7)
+    # a list named by transport is inspected where it is
+    assert json.loads(ok(lighter("manifest", "inspect", "store:upstream"))) == json.loads(index.raw)
     ok(lighter("manifest", "create", "all"))
     ok(lighter("manifest", "add", "--all", "all", "store:upstream"))
     assert len(lists.load("all", root=str(root)).index.manifests) == 3

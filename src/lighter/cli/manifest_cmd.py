@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -15,7 +16,7 @@ from lighter.cli.options import registry_options, retry_options, side_options, s
 from lighter.cli.progress import RichProgress, wants_progress
 from lighter.compression import Algorithm, parse_algorithm
 from lighter.localfs import atomic_write
-from lighter.transports import TRANSPORTS
+from lighter.transports import TRANSPORTS, parse_image_name
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -82,7 +83,7 @@ def create_command(list_name: str, images: tuple[str, ...], add_all: bool, amend
     """Create the manifest list LIST (an OCI index), optionally with IMAGES in it; prints its id."""
     created = lists.create(
         list_name,
-        images,
+        [_image_name(image) for image in images],
         all=add_all,
         amend=amend,
         annotations=_annotations(kw["annotation"]),
@@ -150,8 +151,20 @@ def remove_command(list_name: str, digest: str, store_root: str | None) -> None:
 @click.option("-v", "--verbose", is_flag=True, help="Add each instance's manifest and where it was added from.")
 @click.option("--raw", is_flag=True, help="The list's exact bytes.")
 @store_root_option
-def inspect_command(list_name: str, verbose: bool, raw: bool, store_root: str | None) -> None:
-    """Print the manifest list LIST as JSON."""
+@registry_options()
+@retry_options
+def inspect_command(list_name: str, verbose: bool, raw: bool, store_root: str | None, **kw: Any) -> None:
+    """Print the manifest list LIST as JSON (a list elsewhere when LIST names a transport or a registry)."""
+    if not lists.exists(list_name, root=store_root) and _is_remote(list_name):
+        with parse_image_name(_image_name(list_name)).new_source(
+            side_options({**kw, "store_root": store_root}, "")
+        ) as src:
+            data = src.manifest()[0]
+        if raw:
+            write_raw(data)
+        else:
+            print_json(json.loads(data))
+        return
     if raw:
         write_raw(lists.load(list_name, root=store_root).index.raw)
         return
@@ -176,6 +189,15 @@ def rm_command(list_names: tuple[str, ...], store_root: str | None) -> None:
         for tag in removed.names:
             click.echo(f"Untagged: {tag}")
         click.echo(f"Deleted: {removed.id}")
+
+
+def _is_remote(text: str) -> bool:
+    """An explicit transport, or a first component that is a registry host (``quay.io/…``)."""
+    prefix, sep, _ = text.partition(":")
+    if sep and prefix in TRANSPORTS:
+        return True
+    first, slash, _ = text.partition("/")
+    return bool(slash) and ("." in first or ":" in first) and first != "localhost"
 
 
 def _image_name(text: str) -> str:
