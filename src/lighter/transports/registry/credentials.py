@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from lighter.errors import CredentialsError, InvalidInputError, NotLoggedInError
+from lighter.errors import AuthenticationError, CredentialsError, InvalidInputError, NotLoggedInError
 from lighter.localfs import atomic_write
 from lighter.transports.base import TransportOptions
 
@@ -500,6 +500,38 @@ def get_login(host: str, authfile: str | None = None) -> str:
     if found is None or not found.username:
         raise NotLoggedInError(f"not logged into {key}")
     return found.username
+
+
+def check_credentials(
+    host: str, username: str, password: str, *, tls_verify: bool | None = None, cert_dir: str | None = None
+) -> None:
+    """Ask ``host`` whether it accepts these credentials, as ``login`` does before storing them.
+
+    ``GET /v2/`` with Basic auth, or with a token the registry's token
+    server grants for them (no scope: what ``docker login`` asks for).
+    AuthenticationError when they are refused; a registry open to everyone
+    accepts any credentials, as with skopeo.
+    """
+    # imported here: looking credentials up must not need the HTTP stack, and
+    # the client itself imports this module
+    from lighter.transports.registry.client import RegistryClient, read_body
+    from lighter.transports.registry.errors import raise_for_status
+
+    options = TransportOptions(creds=f"{username}:{password}", tls_verify=tls_verify, cert_dir=cert_dir, retry_times=1)
+    refused = f"logging into {host}: invalid username/password"
+    client = RegistryClient(host, options)
+    try:
+        resp = client.request("GET", "/v2/")
+        status, body = resp.status, read_body(resp)
+    except AuthenticationError as exc:  # the token server said no
+        raise AuthenticationError(refused, exc.status) from None
+    finally:
+        client.close()
+    if status == 200:
+        return
+    if status in (401, 403):
+        raise AuthenticationError(refused, status)
+    raise_for_status(status, body, host=host, repository="", what="/v2/")
 
 
 # ---------------------------------------------------------------- credential helpers

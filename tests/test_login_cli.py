@@ -1,0 +1,202 @@
+"""``lighter login`` / ``lighter logout``: flags, messages and exit codes as skopeo's.
+
+CliRunner runs the commands in a LighterGroup (the one-line error handling of
+``lighter``); the installed ``.venv/bin/lighter`` is run as a subprocess for
+the exit codes a shell sees.  Every test has its own HOME and XDG_* dirs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner, Result
+
+from lighter.cli.login_cmd import COMMANDS
+from lighter.cli.main import LighterGroup
+from lighter.transports.registry.credentials import login, resolve_credentials
+
+LIGHTER = Path(sys.executable).parent / "lighter"
+SECRET = "pw-9f3a-secret"
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An isolated HOME; the runtime dir is ``tmp_path/run`` (so the auth file is run/containers/auth.json)."""
+    for name in ("REGISTRY_AUTH_FILE", "DOCKER_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "home").mkdir()
+    (tmp_path / "run").mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    return tmp_path
+
+
+def _auth_file(home: Path) -> Path:
+    return home / "run" / "containers" / "auth.json"
+
+
+def _group() -> click.Group:
+    return LighterGroup(name="lighter", commands=COMMANDS)
+
+
+def run(*args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(_group(), list(args), input=input, catch_exceptions=False)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _lighter(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(LIGHTER), *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=dict(os.environ),
+    )
+
+
+# ---------------------------------------------------------------- CliRunner
+
+
+def test_get_login(home: Path) -> None:
+    login("reg.example:5000", "alice", SECRET)
+    result = run("login", "--get-login", "reg.example:5000")
+    assert (result.exit_code, result.output) == (0, "alice\n")
+
+
+def test_get_login_not_logged_in(home: Path) -> None:
+    result = run("login", "--get-login", "reg.example:5000")
+    assert result.exit_code == 1
+    assert result.output == "lighter: error: not logged into reg.example:5000\n"
+
+
+def test_get_login_with_authfile(home: Path) -> None:
+    path = home / "elsewhere.json"
+    login("reg.example:5000/team", "bob", SECRET, authfile=str(path))
+    result = run("login", "--get-login", "--authfile", str(path), "reg.example:5000/team")
+    assert (result.exit_code, result.output) == (0, "bob\n")
+
+
+def test_logout(home: Path) -> None:
+    login("reg.example:5000", "alice", SECRET)
+    login("other.example", "bob", SECRET)
+    result = run("logout", "reg.example:5000")
+    assert (result.exit_code, result.output) == (0, "Removed login credentials for reg.example:5000\n")
+    assert list(json.loads(_auth_file(home).read_text())["auths"]) == ["other.example"]
+
+
+def test_logout_url_argument(home: Path) -> None:
+    login("reg.example:5000", "alice", SECRET)
+    result = run("logout", "https://reg.example:5000/v2/")
+    assert (result.exit_code, result.output) == (0, "Removed login credentials for reg.example:5000\n")
+
+
+def test_logout_not_logged_in(home: Path) -> None:
+    result = run("logout", "reg.example:5000")
+    assert (result.exit_code, result.output) == (1, "lighter: error: not logged into reg.example:5000\n")
+
+
+def test_logout_all(home: Path) -> None:
+    login("a.example", "alice", SECRET)
+    login("b.example", "bob", SECRET)
+    result = run("logout", "--all")
+    assert (result.exit_code, result.output) == (0, "Removed login credentials for all registries\n")
+    assert json.loads(_auth_file(home).read_text()) == {"auths": {}}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["logout"], "give the registry to log out from, or --all"),
+        (["logout", "--all", "a.example"], "--all takes no registry"),
+        (
+            ["logout", "--authfile", "/nonexistent/auth.json", "a.example"],
+            "auth file /nonexistent/auth.json does not exist",
+        ),
+        (["logout", "a.example/App:tag"], "invalid registry 'a.example/App:tag'"),
+    ],
+)
+def test_logout_usage_errors(home: Path, args: list[str], message: str) -> None:
+    result = run(*args)
+    assert result.exit_code == 1
+    assert result.output.startswith("lighter: error: ") and message in result.output
+    assert result.output.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (["-u", "alice", "-p", SECRET, "--password-stdin"], SECRET, "cannot both be given"),
+        (["--password-stdin"], SECRET, "--password-stdin needs --username"),
+        ([], None, "give --username (lighter prompts only on a terminal)"),
+        (["-u", "alice"], None, "give --password-stdin or --password"),
+        (["-u", "al:ice", "-p", SECRET], None, None),
+    ],
+)
+def test_login_refusals_write_nothing(home: Path, args: list[str], stdin: str | None, message: str | None) -> None:
+    port = _free_port()  # nothing listens: a refusal must come before any network use, or fail on it
+    result = run("login", "--tls-verify=false", *args, f"127.0.0.1:{port}", input=stdin)
+    assert result.exit_code == 1
+    assert result.output.startswith("lighter: error: ")
+    if message is not None:
+        assert message in result.output
+    assert SECRET not in result.output
+    assert not _auth_file(home).exists()
+
+
+def test_login_to_unreachable_registry_writes_nothing(home: Path) -> None:
+    port = _free_port()
+    result = run(
+        "login", "--tls-verify=false", "-u", "alice", "--password-stdin", f"127.0.0.1:{port}", input=SECRET + "\n"
+    )
+    assert result.exit_code == 1
+    assert result.output.startswith("lighter: error: ") and f"127.0.0.1:{port}" in result.output
+    assert SECRET not in result.output
+    assert not _auth_file(home).exists()
+
+
+# ---------------------------------------------------------------- the installed command
+
+
+def test_installed_lighter_has_login_and_logout() -> None:
+    done = _lighter("--help")
+    assert done.returncode == 0
+    commands = done.stdout.split("Commands:", 1)[-1].split()
+    assert "login" in commands and "logout" in commands, "lighter.cli.login_cmd is not in cli/main.py's COMMAND_MODULES"
+
+
+def test_installed_lighter_exit_codes(home: Path) -> None:
+    missing = _lighter("logout", "reg.example:5000")
+    assert (missing.returncode, missing.stderr) == (1, "lighter: error: not logged into reg.example:5000\n")
+    login("reg.example:5000", "alice", SECRET)
+    who = _lighter("login", "--get-login", "reg.example:5000")
+    assert (who.returncode, who.stdout) == (0, "alice\n")
+    out = _lighter("logout", "reg.example:5000")
+    assert (out.returncode, out.stdout) == (0, "Removed login credentials for reg.example:5000\n")
+    assert resolve_credentials("reg.example:5000") is None
+    assert stat.S_IMODE(_auth_file(home).stat().st_mode) == 0o600
+
+
+def test_installed_lighter_refused_login(home: Path) -> None:
+    port = _free_port()
+    done = _lighter("login", "--tls-verify=false", "-u", "alice", "--password-stdin", f"127.0.0.1:{port}", input=SECRET)
+    assert done.returncode == 1
+    assert done.stderr.startswith("lighter: error: ") and done.stderr.count("\n") == 1
+    assert SECRET not in done.stderr + done.stdout
+    assert not _auth_file(home).exists()
