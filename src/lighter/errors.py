@@ -97,6 +97,10 @@ class InvalidDescriptionError(InvalidInputError):
     """A cache source or pipeline input description does not match its JSON schema."""
 
 
+class InvalidChangeError(InvalidInputError):
+    """A ``--change`` Dockerfile instruction is malformed or not supported."""
+
+
 class NotFoundError(LighterError):
     """The image, manifest or blob asked for does not exist."""
 
@@ -203,6 +207,26 @@ class SyncFailedError(LighterError):
 
 class CacheError(LighterError):
     """The fetch-by-digest cache or a pipeline input could not do what was asked."""
+
+
+class LayerError(LighterError):
+    """A layer could not be read or applied to a root filesystem."""
+
+
+class UnsafeLayerError(LayerError):
+    """A layer entry would write outside the root: ``..``, an absolute path, a symlink or hardlink escape."""
+
+
+class LayerLimitError(LayerError):
+    """A layer exceeds the entry-count or size limits (a tar bomb)."""
+
+
+class InvalidLayerError(LayerError):
+    """A layer is not a well-formed tar: bad or oversized header, truncated stream, unsupported entry."""
+
+
+class RootfsError(LighterError):
+    """A root filesystem cannot be committed as it is (missing, unreadable, names a layer cannot carry)."""
 
 
 class StoreError(LighterError):
