@@ -411,6 +411,14 @@ def parse_login_key(arg: str) -> tuple[str, str]:
     return key, registry
 
 
+def check_username(key: str, username: str) -> None:
+    """A user name an auth file can hold: not empty, no ``:`` (the file stores ``base64(user:password)``)."""
+    if not username:
+        raise CredentialsError(f"logging into {key}: a user name is required")
+    if ":" in username:
+        raise CredentialsError(f"logging into {key}: the user name must not contain ':'")
+
+
 def login(host: str, username: str, password: str, authfile: str | None = None) -> str:
     """Store ``username``/``password`` for ``host`` (or ``host/namespace/repo``); return where they went.
 
@@ -421,10 +429,7 @@ def login(host: str, username: str, password: str, authfile: str | None = None) 
     that is the caller's ``verify`` step.
     """
     key, _ = parse_login_key(host)
-    if not username:
-        raise CredentialsError(f"logging into {key}: a user name is required")
-    if ":" in username:
-        raise CredentialsError(f"logging into {key}: the user name must not contain ':'")
+    check_username(key, username)
     path = authfile or default_auth_file()
     where = path
 
@@ -517,6 +522,7 @@ def check_credentials(
     from lighter.transports.registry.client import RegistryClient, read_body
     from lighter.transports.registry.errors import raise_for_status
 
+    check_username(host, username)
     options = TransportOptions(creds=f"{username}:{password}", tls_verify=tls_verify, cert_dir=cert_dir, retry_times=1)
     refused = f"logging into {host}: invalid username/password"
     client = RegistryClient(host, options)
