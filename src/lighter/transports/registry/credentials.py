@@ -83,11 +83,6 @@ class Credentials:
     registry_token: str = field(default="", repr=False)
     source: str = field(default="", compare=False)
 
-    @property
-    def has_basic(self) -> bool:
-        """True when a user name and password can be sent with Basic auth."""
-        return bool(self.username) and not self.identity_token
-
     def basic_authorization(self) -> str:
         """The ``Authorization`` header value for Basic auth."""
         pair = f"{self.username}:{self.password}".encode()

@@ -1,0 +1,317 @@
+"""One registry host over HTTP(S): ping, authentication, retries, redirects.
+
+``RegistryClient.request`` is the single way requests reach a registry:
+
+* the scheme is found once by pinging ``/v2/``: HTTPS, and with
+  ``tls_verify=False`` plain HTTP when HTTPS fails (as skopeo does);
+* each request carries the ``Authorization`` the ``Authenticator`` gives for
+  its scopes; a 401 lets it learn (new challenge, new scope) and the request
+  is sent once more;
+* connection errors, 429 and 5xx are retried ``retry_times`` times with
+  exponential back-off (``retry_delay`` fixed when given), honouring
+  ``Retry-After``; other statuses are returned to the caller, which maps
+  them to exceptions (errors.py);
+* redirects (blob storage behind the registry) are followed only when asked,
+  and the registry's ``Authorization`` never goes to another host.
+
+Bodies are never decoded (``decode_content=False``): blobs are hashed as
+they are stored by the registry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import importlib
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+from urllib.parse import urljoin, urlsplit
+
+import urllib3
+from urllib3.exceptions import InsecureRequestWarning
+
+from lighter.errors import CredentialsError, RegistryError, RegistryTransientError
+from lighter.transports.base import TransportOptions
+from lighter.transports.registry.auth import Authenticator
+from lighter.transports.registry.challenge import parse_challenges
+from lighter.transports.registry.tls import ssl_context
+
+log = logging.getLogger(__name__)
+
+Body = bytes | Iterable[bytes] | None
+
+#: Docker Hub's API lives on another host than its name
+DOCKER_HUB: Final = "docker.io"
+DOCKER_HUB_ENDPOINT: Final = "registry-1.docker.io"
+#: small answers (errors, tokens, tag lists) are read whole up to this size
+SMALL_BODY: Final = 4 * 1024 * 1024
+MAX_REDIRECTS: Final = 5
+MAX_BACKOFF: Final = 30.0
+MAX_RETRY_AFTER: Final = 60.0
+POOL_SIZE: Final = 16
+TIMEOUT: Final = urllib3.Timeout(connect=30.0, read=300.0)
+_REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
+
+
+def load_credentials(host: str, options: TransportOptions) -> object | None:
+    """The credentials for ``host`` (credentials.py decides the precedence); None for anonymous."""
+    if options.registry_token:
+        return None
+    try:
+        module: Any = importlib.import_module("lighter.transports.registry.credentials")
+    except ModuleNotFoundError as exc:
+        if exc.name != "lighter.transports.registry.credentials":
+            raise
+        return _creds_flag(options.creds)
+    credentials: object | None = module.resolve_credentials(host, options)
+    return credentials
+
+
+class _Creds:
+    """Stand-in used only while credentials.py does not exist: ``--creds`` alone."""
+
+    __slots__ = ("password", "username")
+
+    def __init__(self, username: str, password: str) -> None:
+        self.username = username
+        self.password = password
+
+
+def _creds_flag(creds: str | None) -> object | None:
+    if not creds:
+        return None
+    username, _, password = creds.partition(":")
+    if not username:
+        raise CredentialsError("invalid --creds: expected USER[:PASSWORD] with a non-empty user")
+    return _Creds(username, password)
+
+
+def read_body(resp: urllib3.BaseHTTPResponse, limit: int = SMALL_BODY) -> bytes:
+    """Read a small body whole (capped) and give the connection back."""
+    try:
+        data = resp.read(limit + 1, decode_content=False)
+        if len(data) > limit:
+            resp.close()
+            return data[:limit]
+        resp.drain_conn()
+        return data
+    except (urllib3.exceptions.HTTPError, OSError):
+        resp.close()
+        return b""
+    finally:
+        resp.release_conn()
+
+
+def discard(resp: urllib3.BaseHTTPResponse) -> None:
+    """Drop a response we do not read: keep the connection only when its body is small."""
+    length = resp.headers.get("Content-Length", "")
+    if length.isdigit() and int(length) <= 65536:
+        with contextlib.suppress(urllib3.exceptions.HTTPError, OSError):
+            resp.drain_conn()
+        resp.release_conn()
+    else:
+        resp.close()
+        resp.release_conn()
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc.lower()
+
+
+def _show(url: str) -> str:
+    """A URL for a message: no query string (upload state, tokens)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    with contextlib.suppress(TypeError, ValueError):
+        when = email.utils.parsedate_to_datetime(value)
+        return max(0.0, when.timestamp() - time.time())
+    return None
+
+
+class RegistryClient:
+    """Talks to one registry host; thread-safe; one connection pool shared by parallel blobs."""
+
+    def __init__(self, host: str, options: TransportOptions) -> None:
+        self.host = host
+        self.endpoint = DOCKER_HUB_ENDPOINT if host == DOCKER_HUB else host
+        self.options = options
+        self.verify = options.tls_verify is not False
+        context = ssl_context(self.endpoint, self.verify, options.cert_dir)
+        if not self.verify:
+            # the user asked for it explicitly (--tls-verify=false)
+            urllib3.disable_warnings(InsecureRequestWarning)
+        self._pool = urllib3.PoolManager(
+            num_pools=8,
+            maxsize=POOL_SIZE,
+            block=True,
+            ssl_context=context,
+            cert_reqs="CERT_REQUIRED" if self.verify else "CERT_NONE",
+            assert_hostname=None if self.verify else False,
+            timeout=TIMEOUT,
+            retries=False,
+        )
+        self.auth = Authenticator(host, load_credentials(host, options), options.registry_token, self._send_small)
+        self._base: str | None = None
+        self._ping_lock = threading.Lock()
+
+    # -- plumbing --------------------------------------------------------------
+
+    def close(self) -> None:
+        self._pool.clear()
+
+    def _delay(self, attempt: int, retry_after: str | None) -> float:
+        asked = _retry_after(retry_after)
+        if asked is not None:
+            return min(asked, MAX_RETRY_AFTER)
+        if self.options.retry_delay is not None:
+            return max(0.0, self.options.retry_delay)
+        return float(min(2.0**attempt, MAX_BACKOFF))
+
+    def _send(
+        self, method: str, url: str, headers: Mapping[str, str], body: Body, replayable: bool = True
+    ) -> urllib3.BaseHTTPResponse:
+        """One request, retried on connection errors, 429 and 5xx when its body can be sent again."""
+        attempts = 1 + max(0, self.options.retry_times) if replayable else 1
+        chunked = body is not None and not isinstance(body, bytes) and "Content-Length" not in headers
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            try:
+                resp = self._pool.urlopen(
+                    method,
+                    url,
+                    headers=dict(headers),
+                    body=body,
+                    redirect=False,
+                    retries=False,
+                    preload_content=False,
+                    decode_content=False,
+                    chunked=chunked,
+                )
+            except urllib3.exceptions.SSLError as exc:
+                raise RegistryError(f"TLS error talking to {_show(url)}: {exc}") from None
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                if last:
+                    raise RegistryTransientError(f"{method} {_show(url)} failed: {exc}") from None
+                log.debug("%s %s failed (%s); retrying", method, _show(url), exc)
+                time.sleep(self._delay(attempt, None))
+                continue
+            if (resp.status == 429 or resp.status >= 500) and not last:
+                retry_after = resp.headers.get("Retry-After")
+                discard(resp)
+                log.debug("%s %s answered %d; retrying", method, _show(url), resp.status)
+                time.sleep(self._delay(attempt, retry_after))
+                continue
+            return resp
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _send_small(
+        self, method: str, url: str, headers: dict[str, str], body: bytes | None
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        resp = self._send(method, url, {"User-Agent": self.options.user_agent, **headers}, body)
+        return resp.status, resp.headers, read_body(resp, SMALL_BODY)
+
+    # -- ping ------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """``https://host`` or ``http://host``, found by pinging ``/v2/`` once."""
+        with self._ping_lock:
+            if self._base is None:
+                self._base = self._ping()
+            return self._base
+
+    def _ping(self) -> str:
+        schemes = ["https", "http"] if not self.verify else ["https"]
+        failure: RegistryError | None = None
+        for scheme in schemes:
+            base = f"{scheme}://{self.endpoint}"
+            try:
+                resp = self._send("GET", base + "/v2/", {"User-Agent": self.options.user_agent}, None)
+            except RegistryError as exc:
+                failure = exc
+                continue
+            challenges = parse_challenges(resp.headers.getlist("WWW-Authenticate"))
+            status = resp.status
+            discard(resp)
+            if status in (200, 401):
+                self.auth.set_challenges(challenges)
+                log.debug("registry %s at %s (auth: %s)", self.host, base, self.auth.scheme or "none")
+                return base
+            failure = RegistryError(f"{base}/v2/ answered {status}: {self.host} does not look like a registry", status)
+        assert failure is not None
+        raise failure
+
+    # -- requests --------------------------------------------------------------
+
+    def url(self, path: str) -> str:
+        if path.startswith(("http://", "https://")):
+            return path
+        return self.base_url + path
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        scopes: Iterable[str] = (),
+        headers: Mapping[str, str] | None = None,
+        body: Body = None,
+        replayable: bool = True,
+        follow_redirects: bool = False,
+    ) -> urllib3.BaseHTTPResponse:
+        """Send an authenticated request; the caller reads or discards the response."""
+        url = self.url(path)
+        scope_list = tuple(scopes)
+        base = dict(headers or {})
+        base.setdefault("User-Agent", self.options.user_agent)
+        resp: urllib3.BaseHTTPResponse | None = None
+        for attempt in range(2):
+            sent = self.auth.authorization(scope_list) if _origin(url) == _origin(self.base_url) else None
+            request_headers = {**base, "Authorization": sent} if sent else base
+            resp = self._send(method, url, request_headers, body, replayable)
+            if resp.status != 401 or attempt == 1 or not replayable:
+                break
+            challenges = parse_challenges(resp.headers.getlist("WWW-Authenticate"))
+            if not self.auth.unauthorized(challenges, scope_list, sent):
+                break
+            discard(resp)
+        assert resp is not None
+        if follow_redirects:
+            resp = self._follow(method, url, resp, base, scope_list)
+        return resp
+
+    def _follow(
+        self,
+        method: str,
+        url: str,
+        resp: urllib3.BaseHTTPResponse,
+        headers: dict[str, str],
+        scopes: tuple[str, ...],
+    ) -> urllib3.BaseHTTPResponse:
+        for _ in range(MAX_REDIRECTS):
+            location = resp.headers.get("Location")
+            if resp.status not in _REDIRECTS or not location:
+                return resp
+            target = urljoin(url, location)
+            discard(resp)
+            request_headers = dict(headers)
+            if _origin(target) == _origin(self.base_url):
+                sent = self.auth.authorization(scopes)
+                if sent:
+                    request_headers["Authorization"] = sent
+            log.debug("following redirect to %s", _show(target))
+            resp = self._send("GET" if resp.status == 303 else method, target, request_headers, None)
+            url = target
+        discard(resp)
+        raise RegistryError(f"more than {MAX_REDIRECTS} redirects from {_show(url)}")

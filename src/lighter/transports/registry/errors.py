@@ -1,0 +1,79 @@
+"""Turning a registry's error answers into lighter's exceptions.
+
+Registries describe failures in a JSON body (distribution spec)::
+
+    {"errors": [{"code": "MANIFEST_UNKNOWN", "message": "manifest unknown", "detail": ...}]}
+
+The first error's code and message are kept in the one-line message; the
+request itself is named by what the caller was doing (``manifest NAME:TAG``,
+``blob DIGEST``), never with credentials.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, NoReturn
+
+from lighter.errors import (
+    AuthenticationError,
+    LighterError,
+    NotFoundError,
+    RegistryError,
+    RegistryTransientError,
+    UnsupportedError,
+)
+
+_MAX_MESSAGE = 200
+
+
+def registry_message(body: bytes) -> str:
+    """A one-line summary of a registry's error body ("" when there is nothing useful)."""
+    try:
+        data: Any = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        text = body[:_MAX_MESSAGE].decode("utf-8", "replace")
+        return " ".join(text.split()) if text.strip().isprintable() else ""
+    errors = data.get("errors") if isinstance(data, dict) else None
+    if not isinstance(errors, list) or not errors:
+        return ""
+    parts = []
+    for error in errors[:3]:
+        if not isinstance(error, dict):
+            continue
+        code = str(error.get("code", "")).strip()
+        message = str(error.get("message", "")).strip()
+        parts.append(f"{code}: {message}" if code and message else code or message)
+    summary = "; ".join(p for p in parts if p)
+    return " ".join(summary.split())[:_MAX_MESSAGE]
+
+
+def raise_for_status(
+    status: int,
+    body: bytes,
+    *,
+    host: str,
+    repository: str,
+    what: str,
+    not_found: type[NotFoundError] | None = None,
+    had_credentials: bool = False,
+) -> NoReturn:
+    """Raise the exception for a failed request on ``what`` (e.g. ``manifest unknown: app:1``)."""
+    detail = registry_message(body)
+    suffix = f" ({detail})" if detail else ""
+    error: LighterError
+    if status == 401:
+        if had_credentials:
+            error = AuthenticationError(f"authentication denied for {host}: invalid credentials{suffix}", status)
+        else:
+            error = AuthenticationError(f"authentication required for {host}{suffix}", status)
+    elif status == 403:
+        error = AuthenticationError(f"access denied to {repository} on {host}{suffix}", status)
+    elif status == 404 and not_found is not None:
+        error = not_found(f"{what} on {host}")
+    elif status == 405:
+        error = UnsupportedError(f"{host} does not allow this operation on {what}{suffix}")
+    elif status == 429 or status >= 500:
+        error = RegistryTransientError(f"{host} answered {status} for {what}{suffix}", status)
+    else:
+        error = RegistryError(f"{host} answered {status} for {what}{suffix}", status)
+    raise error

@@ -1,0 +1,275 @@
+"""A fault-injecting HTTP proxy in front of a real registry (the one allowed fake).
+
+It forwards every request to the upstream registry (keeping ``Host``, so
+the registry's ``Location`` URLs point back at the proxy) and records it;
+rules set on it misbehave on purpose for the requests they match:
+
+* ``drop_once(after=N)``: the first matching GET answer is cut after N body
+  bytes (the connection is closed mid-blob);
+* ``fail(times=N, status=503)``: answer ``status`` N times, then pass through;
+* ``flip_byte(offset=0)``: flip one byte of matching GET bodies;
+* ``redirect(to=URL)``: answer matching GETs with a 307 to ``URL + path``
+  (another proxy plays a storage backend).
+
+``requests`` lists ``ProxiedRequest(method, path, status, authorization)``;
+``count(method, contains)`` counts them.  Rules match on the method and a
+substring of the path (default: blob GETs).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from lighter.transports import TransportOptions
+
+BLOBS = "/blobs/sha256:"
+_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te", "upgrade"})
+
+
+@dataclass
+class Rule:
+    kind: str  # drop | fail | flip | redirect
+    method: str | None
+    contains: str
+    times: int | None  # None: forever
+    after: int = 0
+    status: int = 503
+    retry_after: str | None = None
+    target: str = ""
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.method is None or self.method == method) and self.contains in path and self.times != 0
+
+    def use(self) -> None:
+        if self.times is not None:
+            self.times -= 1
+
+
+@dataclass(frozen=True)
+class ProxiedRequest:
+    method: str
+    path: str
+    status: int
+    authorization: bool
+
+
+@dataclass
+class FaultProxy:
+    """``FaultProxy("127.0.0.1:5000").start()``; ``.host``/``.url`` are what clients use."""
+
+    upstream: str
+    upstream_tls: ssl.SSLContext | None = None
+    requests: list[ProxiedRequest] = field(default_factory=list)
+    _rules: list[Rule] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _server: ThreadingHTTPServer | None = None
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def start(self) -> FaultProxy:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        server.daemon_threads = True
+        self._server = server
+        threading.Thread(target=server.serve_forever, name="faultproxy", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    @property
+    def host(self) -> str:
+        assert self._server is not None, "proxy not started"
+        return f"127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    def ref(self, name: str) -> str:
+        return f"docker://{self.host}/{name}"
+
+    def options(self, **overrides: Any) -> TransportOptions:
+        """Plain HTTP to the proxy; pass ``creds`` etc. for the registry behind it."""
+        values: dict[str, Any] = {"tls_verify": False, "retry_delay": 0.01}
+        values.update(overrides)
+        return TransportOptions(**values)
+
+    # -- rules ---------------------------------------------------------------
+
+    def _add(self, rule: Rule) -> Rule:
+        with self._lock:
+            self._rules.append(rule)
+        return rule
+
+    def drop_once(self, after: int = 1024, contains: str = BLOBS, method: str = "GET") -> Rule:
+        return self._add(Rule("drop", method, contains, 1, after=after))
+
+    def fail(
+        self,
+        times: int,
+        status: int = 503,
+        contains: str = "",
+        method: str | None = None,
+        retry_after: str | None = None,
+    ) -> Rule:
+        return self._add(Rule("fail", method, contains, times, status=status, retry_after=retry_after))
+
+    def flip_byte(self, offset: int = 0, contains: str = BLOBS, times: int | None = None) -> Rule:
+        return self._add(Rule("flip", "GET", contains, times, after=offset))
+
+    def redirect(self, to: str, contains: str = BLOBS) -> Rule:
+        return self._add(Rule("redirect", "GET", contains, None, target=to.rstrip("/")))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rules.clear()
+
+    def take_rule(self, method: str, path: str) -> Rule | None:
+        with self._lock:
+            for rule in self._rules:
+                if rule.matches(method, path):
+                    rule.use()
+                    return rule
+        return None
+
+    def record(self, method: str, path: str, status: int, authorization: bool) -> None:
+        with self._lock:
+            self.requests.append(ProxiedRequest(method, path, status, authorization))
+
+    def count(self, method: str | None = None, contains: str = "", status: int | None = None) -> int:
+        with self._lock:
+            return sum(
+                1
+                for r in self.requests
+                if (method is None or r.method == method)
+                and contains in r.path
+                and (status is None or r.status == status)
+            )
+
+    def connect(self) -> http.client.HTTPConnection:
+        if self.upstream_tls is not None:
+            return http.client.HTTPSConnection(self.upstream, timeout=60, context=self.upstream_tls)
+        return http.client.HTTPConnection(self.upstream, timeout=60)
+
+
+def _chunks_in(rfile: Any) -> Iterator[bytes]:
+    """Decode a chunked request body."""
+    while True:
+        size = int(rfile.readline().split(b";")[0].strip() or b"0", 16)
+        if size == 0:
+            while rfile.readline() not in (b"\r\n", b"\n", b""):
+                pass
+            return
+        yield rfile.read(size)
+        rfile.readline()
+
+
+def _limited(rfile: Any, length: int) -> Iterator[bytes]:
+    while length > 0:
+        data = rfile.read(min(length, 1 << 20))
+        if not data:
+            return
+        length -= len(data)
+        yield data
+
+
+def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _body(self) -> Iterator[bytes] | None:
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                return _chunks_in(self.rfile)
+            length = int(self.headers.get("Content-Length") or 0)
+            return _limited(self.rfile, length) if length else None
+
+        def _answer(self, status: int, headers: dict[str, str], body: bytes = b"") -> None:
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def _proxy(self) -> None:
+            method, path = self.command, self.path
+            authorization = "Authorization" in self.headers
+            body = self._body()
+            rule = proxy.take_rule(method, path)
+            if rule is not None and rule.kind in ("fail", "redirect"):
+                for _ in body or ():
+                    pass
+                if rule.kind == "fail":
+                    error = {"errors": [{"code": "UNAVAILABLE", "message": "injected failure"}]}
+                    extra = {"Retry-After": rule.retry_after} if rule.retry_after else {}
+                    self._answer(rule.status, {"Content-Type": "application/json", **extra}, json.dumps(error).encode())
+                    proxy.record(method, path, rule.status, authorization)
+                else:
+                    self._answer(307, {"Location": rule.target + path})
+                    proxy.record(method, path, 307, authorization)
+                return
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
+            headers["X-Forwarded-Proto"] = "http"
+            conn = proxy.connect()
+            try:
+                if body is not None and "Content-Length" not in headers:
+                    conn.request(method, path, body=body, headers=headers, encode_chunked=True)
+                else:
+                    conn.request(method, path, body=body, headers=headers)
+                resp = conn.getresponse()
+                proxy.record(method, path, resp.status, authorization)
+                self._relay(resp, rule)
+            finally:
+                conn.close()
+
+        def _relay(self, resp: http.client.HTTPResponse, rule: Rule | None) -> None:
+            length = resp.getheader("Content-Length")
+            data = b"" if self.command == "HEAD" else None
+            if length is None and data is None:
+                data = resp.read()
+            self.send_response(resp.status)
+            for key, value in resp.getheaders():
+                if key.lower() not in _HOP and key.lower() != "content-length":
+                    self.send_header(key, value)
+            self.send_header("Content-Length", length if length is not None else str(len(data or b"")))
+            self.end_headers()
+            if self.command == "HEAD":
+                return
+            if data is not None:
+                self.wfile.write(data)
+                return
+            self._stream(resp, rule)
+
+        def _stream(self, resp: http.client.HTTPResponse, rule: Rule | None) -> None:
+            sent = 0
+            while chunk := resp.read(1 << 16):
+                if rule is not None and rule.kind == "flip" and sent <= rule.after < sent + len(chunk):
+                    i = rule.after - sent
+                    chunk = chunk[:i] + bytes([chunk[i] ^ 0xFF]) + chunk[i + 1 :]
+                if rule is not None and rule.kind == "drop" and sent + len(chunk) >= rule.after:
+                    self.wfile.write(chunk[: rule.after - sent])
+                    self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
+                    return
+                self.wfile.write(chunk)
+                sent += len(chunk)
+
+        do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _proxy
+
+    return Handler
