@@ -24,7 +24,7 @@ from lighter.copy.options import CopyOptions
 from lighter.copy.plan import LayerAction, ListPlan, image_actions, plan_list
 from lighter.copy.progress import Progress
 from lighter.digest import Digest, VerifyingReader, digest_bytes
-from lighter.errors import InvalidManifestError, RegistryError
+from lighter.errors import InvalidManifestError, MissingInstancesError, NotFoundError, RegistryError
 from lighter.manifest import (
     Descriptor,
     ImageConfig,
@@ -91,6 +91,8 @@ class _Copier:
         self._lock = threading.Lock()
         self.copied = 0
         self.reused = 0
+        #: instances of a list that neither the source nor the destination holds
+        self.absent: set[Digest] = set()
 
     def close(self) -> None:
         self.blob_pool.shutdown(wait=True, cancel_futures=True)
@@ -188,8 +190,19 @@ class _Copier:
         return docker_config
 
     def instance(self, desc: Descriptor) -> Descriptor:
-        """Copy one instance of a list (an image, or a nested list) and describe what was written."""
-        raw, media_type = self.source.manifest(desc.digest)
+        """Copy one instance of a list (an image, or a nested list) and describe what was written.
+
+        An instance the source lacks (a sparse list, such as a merged ``dir:``)
+        is kept as it is when the destination holds it already; otherwise it is
+        noted, and ``write_list`` refuses to write the list.
+        """
+        try:
+            raw, media_type = self.source.manifest(desc.digest)
+        except NotFoundError:
+            if not self.dest.has_manifest(desc.digest):
+                with self._lock:
+                    self.absent.add(desc.digest)
+            return desc
         manifest = parse_manifest(raw, media_type or desc.media_type)
         if isinstance(manifest, Index):
             plan = ListPlan(instances=manifest.manifests, list_mode="keep", to_oci=None)
@@ -202,6 +215,13 @@ class _Copier:
 
     def write_list(self, index: Index, plan: ListPlan, instance: bool) -> tuple[bytes, str]:
         copied = _map_parallel(self.instance, plan.instances, self.options.parallel)
+        absent = tuple(str(m.digest) for m in plan.instances if m.digest in self.absent)
+        if absent:
+            raise MissingInstancesError(
+                f"not writing the manifest list {index.digest}: the source lacks its instances "
+                f"{', '.join(absent)} and the destination does not hold them",
+                absent,
+            )
         changed = {old.digest: new for old, new in zip(plan.instances, copied, strict=True) if new != old}
         out = index
         if plan.list_mode == "strip":
@@ -249,6 +269,7 @@ def copy_between(source: ImageSource, dest: ImageDestination, options: CopyOptio
             if isinstance(plan, Descriptor):
                 inst_raw, inst_type = source.manifest(plan.digest)
                 out_raw, out_type = copier.image(inst_raw, parse_manifest(inst_raw, inst_type), instance=False)
+                dest.note_toplevel_list(raw, media_type)
             else:
                 out_raw, out_type = copier.write_list(manifest, plan, instance=False)
         else:

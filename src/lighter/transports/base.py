@@ -133,6 +133,23 @@ class ImageDestination(abc.ABC):
     def put_manifest(self, raw: bytes, media_type: str, instance: Digest | None = None) -> None:
         """Store a manifest: an instance of a list (``instance`` = its digest) or the top level."""
 
+    def has_manifest(self, digest: Digest) -> bool:
+        """True when the destination already holds the manifest ``digest`` (registries: one HEAD).
+
+        The copy engine asks it for the instances of a list the source lacks
+        (a sparse list, e.g. a merged ``dir:``): the list is written only when
+        the destination holds them.  False means "not known to be there".
+        """
+        return False
+
+    def note_toplevel_list(self, raw: bytes, media_type: str) -> None:  # noqa: B027 - optional hook
+        """Told, before ``commit``, the list that the single image written at the top was chosen from.
+
+        containers/image hands its destinations this "unparsed toplevel" so that
+        containers-storage can make the image answer to the list's digest too;
+        the local store does the same.  Other destinations ignore it.
+        """
+
     @abc.abstractmethod
     def commit(self) -> None:
         """Make what was written visible (index.json entry, archive file, tag)."""
