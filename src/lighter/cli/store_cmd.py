@@ -78,7 +78,7 @@ def _json(record: ImageRecord) -> dict[str, Any]:
         "Id": record.id,
         "Names": list(record.names),
         "RepoTags": list(record.names),
-        "RepoDigests": [f"{repo}@{record.digest}" for repo in repos],
+        "RepoDigests": [f"{repo}@{d}" for repo in repos for d in (record.digest, *record.extra_digests)],
         "Digest": str(record.digest),
         "MediaType": record.media_type,
         "IsManifestList": record.is_list,
@@ -117,16 +117,18 @@ def images_command(fmt: str, digests: bool, no_trunc: bool, quiet: bool, store_r
     table = [header]
     for repo, tag, record in rows:
         created = _timestamp(record.created)
-        table.append(
-            [
-                repo,
-                tag,
-                *([str(record.digest)] if digests else []),
-                record.id if no_trunc else record.id[:12],
-                human_duration(now - created) + " ago" if created else "unknown",
-                human_size(record.size),
-            ]
-        )
+        # as docker does, one row per digest the image answers to (its own, then the lists it came from)
+        for digest in (record.digest, *record.extra_digests) if digests else (record.digest,):
+            table.append(
+                [
+                    repo,
+                    tag,
+                    *([str(digest)] if digests else []),
+                    record.id if no_trunc else record.id[:12],
+                    human_duration(now - created) + " ago" if created else "unknown",
+                    human_size(record.size),
+                ]
+            )
     _table(table)
 
 

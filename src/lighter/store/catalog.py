@@ -45,6 +45,12 @@ CREATE TABLE IF NOT EXISTS instances (
     PRIMARY KEY (list_id, digest)
 );
 CREATE INDEX IF NOT EXISTS instances_by_digest ON instances(digest);
+CREATE TABLE IF NOT EXISTS digests (
+    image_id    TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    digest      TEXT NOT NULL,
+    PRIMARY KEY (image_id, digest)
+);
+CREATE INDEX IF NOT EXISTS digests_by_digest ON digests(digest);
 """
 
 #: How long a writer waits for another process's transaction (seconds).
@@ -64,6 +70,9 @@ class ImageRecord:
     names: tuple[str, ...] = ()
     #: For lists: instance digest → the image name it was added from ("" when it lives in the store).
     instances: Mapping[Digest, str] = field(default_factory=dict, hash=False)
+    #: Other manifest digests the image answers to: the lists it was copied out of (their bytes are
+    #: stored), as containers-storage records them, so ``name@list-digest`` still finds it.
+    extra_digests: tuple[Digest, ...] = ()
 
 
 class Catalog:
@@ -137,6 +146,10 @@ class Catalog:
                     "SELECT digest, location FROM instances WHERE list_id = ? ORDER BY rowid", (image_id,)
                 )
             }
+            extra = tuple(
+                parse_digest(d)
+                for (d,) in conn.execute("SELECT digest FROM digests WHERE image_id = ? ORDER BY rowid", (image_id,))
+            )
             out.append(
                 ImageRecord(
                     id=image_id,
@@ -147,6 +160,7 @@ class Catalog:
                     is_list=bool(is_list),
                     names=names,
                     instances=instances,
+                    extra_digests=extra,
                 )
             )
         return out
@@ -171,7 +185,9 @@ class Catalog:
 
     def by_digest(self, digest: Digest) -> list[ImageRecord]:
         with self._read() as conn:
-            return self._records(conn, "WHERE digest = ?", (str(digest),))
+            return self._records(
+                conn, "WHERE digest = ? OR id IN (SELECT image_id FROM digests WHERE digest = ?)", (str(digest),) * 2
+            )
 
     def lists_with_instance(self, digest: Digest) -> list[ImageRecord]:
         """List records that name ``digest`` among their instances' locations map."""
@@ -205,6 +221,10 @@ class Catalog:
                 "INSERT INTO instances (list_id, digest, location) VALUES (?, ?, ?)",
                 [(record.id, str(d), loc) for d, loc in record.instances.items()],
             )
+        conn.executemany(  # accumulated, as containers-storage adds the digests of each pull
+            "INSERT OR IGNORE INTO digests (image_id, digest) VALUES (?, ?)",
+            [(record.id, str(d)) for d in record.extra_digests],
+        )
         for name in names:
             conn.execute(
                 "INSERT INTO names (name, image_id) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET image_id = ?",

@@ -26,6 +26,8 @@ def reachable(store: Store) -> set[Digest]:
     reach = Reach()
     for record in store.catalog.all():
         walk(store.blobs, record.digest, record.media_type, reach)
+        for digest in record.extra_digests:  # lists the image was copied out of
+            walk(store.blobs, digest, "", reach)
     return reach.present
 
 

@@ -132,6 +132,7 @@ class Store:
         image_id: str | None = None,
         instances: Mapping[Digest, str] | None = None,
         written: Iterable[Digest] = (),
+        extra_digests: Iterable[Digest] = (),
     ) -> ImageRecord:
         """Make a record point at manifest bytes (stored here) and give it ``names``.
 
@@ -140,18 +141,21 @@ class Store:
         blobs stored, or StoreError is raised and nothing changes: no record
         ever points at what is not there.  Instances of a list that were not
         written with it may live elsewhere (a list being assembled, an
-        index-only copy).
+        index-only copy).  ``extra_digests`` are stored lists the image was
+        copied out of; the record answers to their digests too.
         """
+        extra = tuple(extra_digests)
         with self.writing():
             digest = self.blobs.put_bytes(raw, what="manifest")
             reach = walk(self.blobs, digest, media_type)
             required = {digest, *written}
             missing = [d for m, blobs in reach.missing_by.items() if m in required for d in blobs]
             missing += [d for d in reach.absent if d in required]
+            missing += [d for d in extra if not self.blobs.has(d)]
             if missing:
                 shown = ", ".join(str(d) for d in missing[:3])
                 raise StoreError(f"cannot commit {digest} to the local store: missing blobs {shown}")
-            return self._save(digest, raw, media_type, names, image_id, instances, reach.size(self.blobs))
+            return self._save(digest, raw, media_type, names, image_id, instances, reach.size(self.blobs), extra)
 
     def _save(
         self,
@@ -162,6 +166,7 @@ class Store:
         image_id: str | None,
         instances: Mapping[Digest, str] | None,
         size: int,
+        extra_digests: tuple[Digest, ...] = (),
     ) -> ImageRecord:
         is_list = mt.is_index(media_type)
         if image_id is None:
@@ -176,6 +181,7 @@ class Store:
             size=size,
             is_list=is_list,
             instances=dict(instances or {}),
+            extra_digests=tuple(d for d in extra_digests if d != digest),
         )
         normalized = [normalize_name(n) for n in names]
         self.catalog.save(record, normalized, replace_instances=instances is not None)

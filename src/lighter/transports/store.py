@@ -199,6 +199,7 @@ class StoreDestination(ImageDestination):
         self.store = store
         self._top: tuple[bytes, str] | None = None
         self._written: set[Digest] = set()
+        self._lists: list[Digest] = []
         self._stack = contextlib.ExitStack()
         # gc must not take blobs that are written but not yet reached by a record
         self._stack.enter_context(store.writing())
@@ -227,13 +228,21 @@ class StoreDestination(ImageDestination):
             return
         self._top = (raw, media_type)
 
+    def note_toplevel_list(self, raw: bytes, media_type: str) -> None:
+        """Keep the list the image was chosen from: the record answers to its digest too."""
+        self._lists.append(self.store.blobs.put_bytes(raw, what="manifest list"))
+
     def commit(self) -> None:
         if self._top is None:
             raise StoreError(f"nothing to commit to {self._ref}: no top-level manifest was written")
         raw, media_type = self._top
         assert self._ref.name is not None
         self.store.commit_manifest(
-            raw, media_type or guess_media_type(raw), names=[self._ref.name], written=self._written
+            raw,
+            media_type or guess_media_type(raw),
+            names=[self._ref.name],
+            written=self._written,
+            extra_digests=self._lists,
         )
 
     def close(self) -> None:
