@@ -7,6 +7,7 @@ the exit codes a shell sees.  Every test has its own HOME and XDG_* dirs.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
@@ -21,7 +22,11 @@ from click.testing import CliRunner, Result
 
 from lighter.cli.login_cmd import COMMANDS
 from lighter.cli.main import LighterGroup
-from lighter.transports.registry.credentials import login, resolve_credentials
+from lighter.manifest import ImageManifest
+from lighter.testing.random import write_random_image
+from lighter.transports import parse_image_name
+from lighter.transports.registry.credentials import Credentials, login, resolve_credentials
+from tests.fixtures_registry import RegistryServer
 
 LIGHTER = Path(sys.executable).parent / "lighter"
 SECRET = "pw-9f3a-secret"
@@ -198,3 +203,149 @@ def test_installed_lighter_refused_login(home: Path) -> None:
     assert done.stderr.startswith("lighter: error: ") and done.stderr.count("\n") == 1
     assert SECRET not in done.stderr + done.stdout
     assert not _auth_file(home).exists()
+
+
+# ---------------------------------------------------------------- against real registries
+
+
+@pytest.fixture(params=["basic", "token"])
+def auth_registry(request: pytest.FixtureRequest) -> RegistryServer:
+    """The htpasswd (Basic) registry, then the token-auth one."""
+    server: RegistryServer = request.getfixturevalue(f"{request.param}_registry")
+    return server
+
+
+def _push(server: RegistryServer, repo: str, tag: str = "v1") -> ImageManifest:
+    """A random image pushed with the server's own --creds (not through any auth file)."""
+    with parse_image_name(f"{server.ref(repo)}:{tag}").new_destination(server.options()) as dest:
+        return write_random_image(dest, seed=len(repo))
+
+
+def _pull(server: RegistryServer, repo: str, target: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    """``lighter copy`` with no --creds: whatever credentials it uses come from auth files."""
+    return _lighter("copy", "-q", "--src-tls-verify=false", *flags, f"{server.ref(repo)}:v1", f"oci:{target}:v1")
+
+
+def _pulled_digest(target: Path) -> str:
+    digest: str = json.loads((target / "index.json").read_text())["manifests"][0]["digest"]
+    return digest
+
+
+def test_login_then_pull_uses_the_auth_file(home: Path, auth_registry: RegistryServer, repo_name: str) -> None:
+    manifest = _push(auth_registry, repo_name)
+    host = auth_registry.host
+    anonymous = _pull(auth_registry, repo_name, home / "anon")
+    assert anonymous.returncode == 1 and "authentication required" in anonymous.stderr, anonymous.stderr
+
+    result = run(
+        "login", "--tls-verify=false", "-u", "alice", "--password-stdin", host, input=f"{auth_registry.password}\n"
+    )
+    assert (result.exit_code, result.output) == (0, "Login Succeeded!\n")
+    assert stat.S_IMODE(_auth_file(home).stat().st_mode) == 0o600
+    stored = json.loads(_auth_file(home).read_text())["auths"][host]["auth"]
+    assert base64.b64decode(stored).decode() == f"alice:{auth_registry.password}"  # the newline was stripped
+
+    pulled = _pull(auth_registry, repo_name, home / "pulled")
+    assert pulled.returncode == 0, pulled.stderr
+    assert _pulled_digest(home / "pulled") == str(manifest.digest)
+    # skopeo (containers/image) reads the same file and is let in too
+    raw = subprocess.run(
+        ["skopeo", "inspect", "--raw", "--tls-verify=false", f"{auth_registry.ref(repo_name)}:v1"],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert (raw.returncode, raw.stdout) == (0, manifest.raw), raw.stderr
+
+    assert run("login", "--get-login", host).output == "alice\n"
+    assert run("logout", host).exit_code == 0
+    assert _pull(auth_registry, repo_name, home / "after-logout").returncode == 1
+
+
+def test_login_with_wrong_password(home: Path, auth_registry: RegistryServer) -> None:
+    wrong = "wrong-" + SECRET
+    result = run("login", "--tls-verify=false", "-u", "alice", "-p", wrong, auth_registry.host)
+    assert result.exit_code == 1
+    assert result.output == f"lighter: error: logging into {auth_registry.host}: invalid username/password\n"
+    assert wrong not in result.output
+    assert not _auth_file(home).exists()
+
+
+def test_login_with_valid_stored_credentials(home: Path, auth_registry: RegistryServer) -> None:
+    host = auth_registry.host
+    login(host, "alice", auth_registry.password or "")
+    result = run("login", "--tls-verify=false", host)
+    assert result.exit_code == 0
+    assert result.output == (
+        f"Authenticating with existing credentials for {host}\n"
+        f"Existing credentials are valid. Already logged in to {host}\n"
+    )
+
+
+def test_login_with_stale_stored_credentials_asks_again(home: Path, basic_registry: RegistryServer) -> None:
+    host = basic_registry.host
+    login(host, "alice", "stale-" + SECRET)
+    result = run("login", "--tls-verify=false", host)  # not a terminal: nothing to prompt with
+    assert result.exit_code == 1
+    assert result.output.startswith(
+        f"Authenticating with existing credentials for {host}\n"
+        "Existing credentials are invalid, please enter valid username and password\n"
+        "lighter: error: logging into"
+    )
+    assert SECRET not in result.output
+
+
+def test_skopeo_login_file_is_read_by_lighter(home: Path, basic_registry: RegistryServer, repo_name: str) -> None:
+    manifest = _push(basic_registry, repo_name)
+    done = subprocess.run(
+        ["skopeo", "login", "--tls-verify=false", "-u", "alice", "--password-stdin", basic_registry.host],
+        input=basic_registry.password,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert _auth_file(home).exists()
+    pulled = _pull(basic_registry, repo_name, home / "pulled")
+    assert pulled.returncode == 0, pulled.stderr
+    assert _pulled_digest(home / "pulled") == str(manifest.digest)
+
+
+@pytest.mark.parametrize("style", ["auths", "url-key", "credHelpers"])
+def test_docker_config_json(
+    home: Path, auth_registry: RegistryServer, repo_name: str, style: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """~/.docker/config.json as ``docker login`` leaves it: an auth entry (maybe keyed by URL) or a helper."""
+    manifest = _push(auth_registry, repo_name)
+    host, password = auth_registry.host, auth_registry.password or ""
+    entry = {"auth": base64.b64encode(f"alice:{password}".encode()).decode()}
+    if style == "credHelpers":
+        helper = home / "bin" / "docker-credential-lightertest"
+        helper.parent.mkdir()
+        answer = json.dumps({"ServerURL": host, "Username": "alice", "Secret": password})
+        helper.write_text(
+            f"#!/bin/sh\n[ \"$1\" = get ] && [ \"$(cat)\" = '{host}' ] && echo '{answer}' && exit 0\nexit 1\n"
+        )
+        helper.chmod(0o755)
+        monkeypatch.setenv("PATH", f"{helper.parent}{os.pathsep}{os.environ['PATH']}")
+        config: dict[str, object] = {"auths": {host: {}}, "credHelpers": {host: "lightertest"}}
+    else:
+        config = {"auths": {f"http://{host}/v2/" if style == "url-key" else host: entry}}
+    docker_config = home / "home" / ".docker" / "config.json"
+    docker_config.parent.mkdir()
+    docker_config.write_text(json.dumps(config))
+    pulled = _pull(auth_registry, repo_name, home / "pulled")
+    assert pulled.returncode == 0, pulled.stderr
+    assert _pulled_digest(home / "pulled") == str(manifest.digest)
+
+
+def test_login_over_tls_with_cert_dir(home: Path, tls_registry: RegistryServer) -> None:
+    """The TLS registry needs no credentials (so any are accepted, as with skopeo); --cert-dir is what matters."""
+    host = tls_registry.host
+    untrusted = run("login", "-u", "alice", "-p", SECRET, host)
+    assert untrusted.exit_code == 1 and "TLS" in untrusted.output
+    assert not _auth_file(home).exists()
+    trusted = run("login", "--cert-dir", str(tls_registry.ca_dir), "-u", "alice", "-p", SECRET, host)
+    assert (trusted.exit_code, trusted.output) == (0, "Login Succeeded!\n")
+    assert resolve_credentials(host) == Credentials("alice", SECRET)
