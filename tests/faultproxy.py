@@ -9,7 +9,10 @@ rules set on it misbehave on purpose for the requests they match:
 * ``fail(times=N, status=503)``: answer ``status`` N times, then pass through;
 * ``flip_byte(offset=0)``: flip one byte of matching GET bodies;
 * ``redirect(to=URL)``: answer matching GETs with a 307 to ``URL + path``
-  (another proxy plays a storage backend).
+  (another proxy plays a storage backend);
+* ``paginate_tags(n)``: serve ``/tags/list`` in pages of ``n`` with the
+  spec's ``Link: <...?last=T&n=N>; rel="next"`` (distribution 2.8 ignores
+  ``n``; distribution 3, Docker Hub and most cloud registries paginate).
 
 ``requests`` lists ``ProxiedRequest(method, path, status, authorization)``;
 ``count(method, contains)`` counts them.  Rules match on the method and a
@@ -27,6 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from lighter.transports import TransportOptions
 
@@ -36,7 +40,7 @@ _HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "proxy-connec
 
 @dataclass
 class Rule:
-    kind: str  # drop | fail | flip | redirect
+    kind: str  # drop | fail | flip | redirect | paginate
     method: str | None
     contains: str
     times: int | None  # None: forever
@@ -130,6 +134,9 @@ class FaultProxy:
 
     def redirect(self, to: str, contains: str = BLOBS) -> Rule:
         return self._add(Rule("redirect", "GET", contains, None, target=to.rstrip("/")))
+
+    def paginate_tags(self, page_size: int) -> Rule:
+        return self._add(Rule("paginate", "GET", "/tags/list", None, after=page_size))
 
     def clear(self) -> None:
         with self._lock:
@@ -225,6 +232,9 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 return
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
             headers["X-Forwarded-Proto"] = "http"
+            if rule is not None and rule.kind == "paginate":
+                self._paginate(path, headers, rule.after, authorization)
+                return
             conn = proxy.connect()
             try:
                 if body is not None and "Content-Length" not in headers:
@@ -236,6 +246,31 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 self._relay(resp, rule)
             finally:
                 conn.close()
+
+        def _paginate(self, path: str, headers: dict[str, str], page_size: int, authorization: bool) -> None:
+            parts = urlsplit(path)
+            query = parse_qs(parts.query)
+            conn = proxy.connect()
+            try:
+                conn.request("GET", parts.path, headers=headers)
+                resp = conn.getresponse()
+                body = resp.read()
+            finally:
+                conn.close()
+            proxy.record("GET", path, resp.status, authorization)
+            if resp.status != 200:
+                self._answer(resp.status, {"Content-Type": "application/json"}, body)
+                return
+            data = json.loads(body)
+            tags = sorted(data.get("tags") or [])
+            last = query.get("last", [""])[0]
+            size = int(query.get("n", [str(page_size)])[0])
+            rest = [t for t in tags if t > last]
+            data["tags"] = rest[:size]
+            extra = {}
+            if len(rest) > size:
+                extra["Link"] = f'<{parts.path}?{urlencode({"last": rest[size - 1], "n": size})}>; rel="next"'
+            self._answer(200, {"Content-Type": "application/json", **extra}, json.dumps(data).encode())
 
         def _relay(self, resp: http.client.HTTPResponse, rule: Rule | None) -> None:
             length = resp.getheader("Content-Length")
