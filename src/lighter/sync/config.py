@@ -35,6 +35,12 @@ from lighter.sync.semver import Constraint, parse_constraint
 
 _TRUE = frozenset({"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON", "y", "Y"})
 _FALSE = frozenset({"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF", "n", "N"})
+#: BaseLoader leaves YAML's nulls as text; Go decodes them as "not given"
+_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
+
+
+def _given(value: Any) -> Any:
+    return None if value is None or (isinstance(value, str) and value in _NULLS) else value
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +68,7 @@ class RegistryConfig:
 
 
 def _mapping(value: Any, what: str) -> Mapping[str, Any]:
+    value = _given(value)
     if value is None:
         return {}
     if not isinstance(value, Mapping):
@@ -93,6 +100,7 @@ def _bool(value: Any, what: str) -> bool:
 
 
 def _refs(value: Any, what: str) -> tuple[str, ...]:
+    value = _given(value)
     if value is None:
         return ()
     if not isinstance(value, list):
@@ -115,8 +123,8 @@ def _registry(name: str, body: Any) -> RegistryConfig:
     regexes = _mapping(data.get("images-by-tag-regex"), f"{what} images-by-tag-regex")
     semvers = _mapping(data.get("images-by-semver"), f"{what} images-by-semver")
     creds = _mapping(data.get("credentials"), f"{what} credentials")
-    tls = data.get("tls-verify")
-    cert_dir = data.get("cert-dir")
+    tls = _given(data.get("tls-verify"))
+    cert_dir = _given(data.get("cert-dir"))
     return RegistryConfig(
         registry=name,
         images=tuple((repo, _refs(refs, f"{what} images {repo!r}")) for repo, refs in images.items()),
@@ -129,7 +137,7 @@ def _registry(name: str, body: Any) -> RegistryConfig:
         username=_string(creds["username"], f"{what} credentials username") if "username" in creds else None,
         password=_string(creds["password"], f"{what} credentials password") if "password" in creds else None,
         tls_verify=None if tls is None else _bool(tls, f"{what} tls-verify"),
-        cert_dir=_string(cert_dir, f"{what} cert-dir") or None if cert_dir is not None else None,
+        cert_dir=None if cert_dir is None else _string(cert_dir, f"{what} cert-dir"),
     )
 
 

@@ -1,7 +1,7 @@
 """Finding the images a sync source holds: tag lists, directory walks, the YAML file.
 
 Each source kind gives the images in a deterministic order: a registry's tag
-list in the order the registry returns it, a directory walked in lexical
+list sorted, a directory walked in lexical
 order (as Go's ``filepath.WalkDir``), a YAML file in the file's order
 (skopeo walks Go maps, whose order is random).
 
@@ -68,8 +68,12 @@ def _image(ref: Reference, options: TransportOptions) -> SourceImage:
 
 
 def repository_tags(repo: Reference, options: TransportOptions) -> list[Reference]:
-    """Every tag of a registry repository as a tagged reference; tags Docker would refuse are skipped."""
-    tags = parse_image_name(f"docker://{repo.name}").list_tags(options)
+    """Every tag of a registry repository as a tagged reference, sorted; tags Docker would refuse are skipped.
+
+    Sorted because registries list tags in no promised order (distribution
+    answers in storage order): two runs, or two shards, then see the same order.
+    """
+    tags = sorted(parse_image_name(f"docker://{repo.name}").list_tags(options))
     refs: list[Reference] = []
     for tag in tags:
         try:

@@ -88,7 +88,12 @@ def scope_of(reference: ImageReference) -> str:
 
 
 class LedgerDestination(ImageDestination):
-    """One image's destination, consulting and feeding the run's ledger; every other call goes through."""
+    """One image's destination, consulting and feeding the run's ledger; every other call goes through.
+
+    Every public method of ImageDestination is forwarded explicitly (a test
+    checks it), so a hook added to the interface is never silently answered
+    by the base class's default instead of the wrapped destination.
+    """
 
     def __init__(self, inner: ImageDestination, ledger: BlobLedger) -> None:
         self._inner = inner
@@ -138,6 +143,12 @@ class LedgerDestination(ImageDestination):
 
     def put_manifest(self, raw: bytes, media_type: str, instance: Digest | None = None) -> None:
         self._inner.put_manifest(raw, media_type, instance)
+
+    def has_manifest(self, digest: Digest) -> bool:
+        return self._inner.has_manifest(digest)
+
+    def note_toplevel_list(self, raw: bytes, media_type: str) -> None:
+        self._inner.note_toplevel_list(raw, media_type)
 
     def commit(self) -> None:
         self._inner.commit()
