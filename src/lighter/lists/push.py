@@ -79,6 +79,9 @@ class _InstanceSink(ImageDestination):
     def put_blob(self, stream: IO[bytes], descriptor: Descriptor | None, media_type: str = "") -> Descriptor:
         return self._dest.put_blob(stream, descriptor, media_type)
 
+    def has_manifest(self, digest: Digest) -> bool:
+        return self._dest.has_manifest(digest)
+
     def put_manifest(self, raw: bytes, media_type: str, instance: Digest | None = None) -> None:
         self._dest.put_manifest(raw, media_type, instance=instance or manifest_digest(raw))
         if instance is None:

@@ -32,7 +32,7 @@ from lighter.errors import (
 )
 from lighter.manifest import Descriptor, Index, guess_media_type, manifest_digest, parse_manifest
 from lighter.reference import Reference
-from lighter.store import ImageRecord, Store, normalize_name, parse_name, split_name
+from lighter.store import ImageRecord, Store, normalize_name, parse_name, split_name, walk
 from lighter.store.names import looks_like_id
 from lighter.transports.base import ImageDestination, ImageReference, ImageSource, TransportOptions
 
@@ -210,6 +210,10 @@ class StoreDestination(ImageDestination):
 
     def has_blob(self, descriptor: Descriptor) -> bool:
         return self.store.blobs.has(descriptor.digest)
+
+    def has_manifest(self, digest: Digest) -> bool:
+        """Held means whole: a list's instance manifests are kept here even when their blobs live elsewhere."""
+        return self.store.blobs.has(digest) and not walk(self.store.blobs, digest).missing
 
     def put_blob(self, stream: IO[bytes], descriptor: Descriptor | None, media_type: str = "") -> Descriptor:
         if descriptor is not None:
