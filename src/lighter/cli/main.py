@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "lighter.cli.inspect_cmd",
     "lighter.cli.copy_cmd",
     "lighter.cli.registry_cmd",
+    "lighter.cli.login_cmd",
     "lighter.cli.sync_cmd",
     "lighter.cli.store_cmd",
     "lighter.cli.manifest_cmd",
