@@ -1,0 +1,200 @@
+"""``commit``: a root filesystem (and optionally a base image) into an image, written through any transport.
+
+The operation is buildah's commit (the seed ``buildah-image.go.txt``):
+
+1. With ``base``, the base image for the platform is resolved and its layers
+   read once, verified, into an in-memory tree (``baseindex``).
+2. ROOTFS is scanned against that tree (``tree``): added and changed
+   entries, ``.wh.`` whiteouts for deletions, ``.wh..wh..opq`` for
+   directories whose old content is all gone.
+3. Base layers are reused as they are: a destination that has the blob
+   keeps it, otherwise the blob is streamed through unchanged (verified by
+   the destination against the base's descriptor).
+4. The new layer is tarred, hashed (diffID), compressed and hashed again
+   (blob digest) in one streaming pass into ``put_blob`` (``rootfs``).  An
+   empty diff adds no layer, only an ``empty_layer`` history entry.
+5. Config (history checked against diffIDs) and manifest, OCI or Docker
+   v2s2, are written, and the destination committed.
+
+With the same tree, base and ``timestamp`` every byte is the same.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from lighter import mediatype as mt
+from lighter.build.baseindex import index_image
+from lighter.build.changes import Change, apply_changes, parse_change
+from lighter.build.config import build_config, history_entry, rfc3339
+from lighter.build.image import ResolvedImage, resolve_image
+from lighter.build.layers import Limits
+from lighter.build.rootfs import OwnerNames, stream_layer
+from lighter.build.tree import TreeScanner
+from lighter.compression import Algorithm, parse_algorithm
+from lighter.digest import Digest
+from lighter.errors import InvalidInputError, UnsupportedCompressionError, UnsupportedMediaTypeError
+from lighter.manifest import Descriptor, ImageManifest, build_image_manifest
+from lighter.platform import Platform, host_platform, parse_platform
+from lighter.transports import ImageDestination, ImageReference, ImageSource, TransportOptions, parse_image_name
+
+Format = Literal["oci", "docker"]
+
+
+@dataclass(frozen=True, slots=True)
+class CommitResult:
+    """What was written: the manifest (and its digest), the config digest, the new layer if any."""
+
+    reference: str
+    digest: Digest
+    config_digest: Digest
+    manifest: ImageManifest
+    layer: Descriptor | None
+    diff_id: Digest | None
+
+    @property
+    def media_type(self) -> str:
+        return self.manifest.media_type
+
+
+def _moment(timestamp: int | float | datetime | None) -> tuple[str, int | None]:
+    """The ``created`` string and the mtime clamp for a timestamp (now, unclamped, without one)."""
+    if timestamp is None:
+        return rfc3339(datetime.now(UTC)), None
+    if isinstance(timestamp, datetime):
+        moment = timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=UTC)
+    else:
+        moment = datetime.fromtimestamp(int(timestamp), UTC)
+    return rfc3339(moment), int(moment.timestamp())
+
+
+def _layer_descriptor(layer: Descriptor, oci: bool) -> Descriptor:
+    """A base layer's descriptor in the new manifest's flavour (same blob)."""
+    if mt.is_oci(layer.media_type) == oci:
+        return layer
+    if not oci and mt.compression_of(layer.media_type) == "zstd":
+        raise UnsupportedCompressionError(
+            f"base layer {layer.digest} is zstd-compressed: Docker v2s2 manifests cannot carry zstd layers"
+        )
+    return layer.evolve(media_type=mt.convert_layer_type(layer.media_type, oci))
+
+
+def _reuse_base_layers(source: ImageSource, dest: ImageDestination, base: ResolvedImage, oci: bool) -> list[Descriptor]:
+    out = []
+    for layer, _ in base.layers:
+        if dest.try_reuse_blob(layer) is None:
+            with source.blob(layer) as stream:
+                dest.put_blob(stream, layer)
+        out.append(_layer_descriptor(layer, oci))
+    return out
+
+
+def _check_options(fmt: str, compression: str, dest: ImageDestination) -> tuple[bool, Algorithm]:
+    if fmt not in ("oci", "docker"):
+        raise InvalidInputError(f"unknown image format {fmt!r}: expected oci or docker")
+    algorithm = parse_algorithm(compression)
+    oci = fmt == "oci"
+    if algorithm == "zstd" and (not oci or not dest.capabilities.supports_zstd):
+        where = "Docker v2s2 manifests" if not oci else f"{dest.reference}"
+        raise UnsupportedCompressionError(f"zstd layers cannot be written to {where}: use gzip")
+    wanted = mt.OCI_MANIFEST if oci else mt.DOCKER_MANIFEST
+    accepted = dest.capabilities.manifest_types
+    if accepted and wanted not in accepted:
+        raise UnsupportedMediaTypeError(
+            f"{dest.reference} cannot store {wanted} manifests (it accepts {', '.join(accepted)})"
+        )
+    return oci, algorithm
+
+
+def commit(
+    rootfs: str | os.PathLike[str],
+    dest: str | ImageReference,
+    *,
+    base: str | ImageReference | None = None,
+    format: Format = "oci",
+    compression: str = "gzip",
+    compression_level: int | None = None,
+    author: str | None = None,
+    message: str | None = None,
+    created_by: str | None = None,
+    changes: Iterable[str | Change] = (),
+    platform: str | Platform | None = None,
+    timestamp: int | float | datetime | None = None,
+    devices: bool = False,
+    dest_options: TransportOptions | None = None,
+    base_options: TransportOptions | None = None,
+    limits: Limits | None = None,
+) -> CommitResult:
+    """Commit ``rootfs`` to ``dest`` (``transport:name``), as a new layer on ``base`` when given.
+
+    ``timestamp`` (seconds since the epoch, or a datetime) fixes the created
+    time and clamps file mtimes, making the result reproducible.
+    """
+    parsed_changes = [c if isinstance(c, Change) else parse_change(c) for c in changes]
+    created, clamp = _moment(timestamp)
+    wanted = parse_platform(platform) if isinstance(platform, str) else platform
+    root = os.fspath(rootfs)
+    dest_ref = parse_image_name(dest) if isinstance(dest, str) else dest
+    base_ref = parse_image_name(base) if isinstance(base, str) else base
+    with ExitStack() as stack:
+        resolved = None
+        base_source = None
+        tree = None
+        if base_ref is not None:
+            base_source = stack.enter_context(base_ref.new_source(base_options))
+            resolved = resolve_image(base_source, wanted)
+            tree = index_image(base_source, resolved, limits)
+        actions = TreeScanner(root, base=tree, clamp=clamp, devices=devices).scan()
+        destination = stack.enter_context(dest_ref.new_destination(dest_options))
+        oci, algorithm = _check_options(format, compression, destination)
+        layers: list[Descriptor] = []
+        diff_ids: list[Digest] = []
+        if resolved is not None and base_source is not None:
+            layers = _reuse_base_layers(base_source, destination, resolved, oci)
+            diff_ids = [diff_id for _, diff_id in resolved.layers]
+        new_layer = None
+        new_diff_id = None
+        if actions:
+            media_type = mt.layer_type(oci, algorithm)
+            result = stream_layer(
+                actions,
+                lambda stream: destination.put_blob(stream, None, media_type),
+                names=OwnerNames.from_root(root),
+                clamp=clamp,
+                compression=algorithm,
+                level=compression_level,
+            )
+            new_layer = Descriptor(media_type, result.descriptor.digest, result.descriptor.size)
+            new_diff_id = result.diff_id
+            layers.append(new_layer)
+            diff_ids.append(new_diff_id)
+        base_config = resolved.config if resolved is not None else None
+        config = build_config(
+            base=base_config,
+            platform=base_config.platform if base_config is not None else (wanted or host_platform()),
+            created=created,
+            author=author,
+            runtime=apply_changes(base_config.runtime if base_config is not None else {}, parsed_changes),
+            diff_ids=diff_ids,
+            entry=history_entry(
+                created, created_by=created_by, author=author, comment=message, empty_layer=new_layer is None
+            ),
+            oci=oci,
+        )
+        config_desc = Descriptor(mt.OCI_CONFIG if oci else mt.DOCKER_CONFIG, config.digest, len(config.raw))
+        destination.put_blob(io.BytesIO(config.raw), config_desc)
+        manifest = build_image_manifest(config_desc, layers, oci=oci)
+        destination.put_manifest(manifest.raw, manifest.media_type)
+        destination.commit()
+    return CommitResult(str(dest_ref), manifest.digest, config.digest, manifest, new_layer, new_diff_id)
+
+
+def parse_changes(texts: Sequence[str]) -> list[Change]:
+    """Parse several ``--change`` instructions (errors name the one at fault)."""
+    return [parse_change(text) for text in texts]
