@@ -525,3 +525,40 @@ def test_digestfile_lists_what_is_at_the_destination(
     os.unlink(digestfile)
     assert _sync(run_lighter, *args, "--digestfile", str(digestfile)).returncode == 0
     assert digestfile.read_text() == expected  # skipped images are at the destination too
+
+
+# -- authentication ------------------------------------------------------------------
+
+
+def test_yaml_credentials_and_token_auth_destination(
+    tmp_path: Path,
+    basic_registry: RegistryServer,
+    token_registry: RegistryServer,
+    repo_name: str,
+    run_lighter: Callable[..., RunResult],
+    run_tool: Callable[..., RunResult],
+) -> None:
+    digests = _push_tags(tmp_path, basic_registry, repo_name, ("a", "b"))
+    config = tmp_path / "sync.yml"
+    config.write_text(
+        f"{basic_registry.host}:\n"
+        "  tls-verify: false\n"
+        f"  credentials: {{username: {basic_registry.username}, password: {basic_registry.password}}}\n"
+        f"  images:\n    {repo_name}: [b]\n"
+    )
+    dest_repo = f"{token_registry.host}/{repo_name}-mirror"
+    args = ("sync", "--src", "yaml", "--dest", "docker", str(config), dest_repo, *token_registry.lighter_args("dest"))
+    result = run_lighter(*args)
+    assert result.returncode == 0, result.stderr
+    assert "copied 1, skipped 0, failed 0" in result.stdout
+    copied = f"docker://{dest_repo}/{_last(repo_name)}:b"
+    raw = run_tool("skopeo", "inspect", "--raw", *token_registry.skopeo_args(), copied)
+    assert raw.returncode == 0, raw.stderr
+    assert manifest_digest(raw.stdout.encode()) == digests["b"]
+    assert "skipped 1" in run_lighter(*args).stdout
+    # wrong credentials: a one-line failure naming the registry, never the password
+    config.write_text(config.read_text().replace(str(basic_registry.password), "wrong-password"))
+    failed = run_lighter(*args)
+    assert failed.returncode == 1
+    assert "wrong-password" not in failed.stderr + failed.stdout
+    assert basic_registry.host in failed.stderr
