@@ -22,18 +22,17 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
-import importlib
 import logging
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any, Final
+from typing import Final
 from urllib.parse import urljoin, urlsplit
 
 import urllib3
 from urllib3.exceptions import InsecureRequestWarning
 
-from lighter.errors import CredentialsError, RegistryError, RegistryTransientError
+from lighter.errors import RegistryError, RegistryTransientError
 from lighter.transports.base import TransportOptions
 from lighter.transports.registry.auth import Authenticator
 from lighter.transports.registry.challenge import parse_challenges
@@ -56,37 +55,12 @@ TIMEOUT: Final = urllib3.Timeout(connect=30.0, read=300.0)
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 
 
-def load_credentials(host: str, options: TransportOptions) -> object | None:
+def load_credentials(host: str, options: TransportOptions, repository: str | None = None) -> object | None:
     """The credentials for ``host`` (credentials.py decides the precedence); None for anonymous."""
-    if options.registry_token:
-        return None
-    try:
-        module: Any = importlib.import_module("lighter.transports.registry.credentials")
-    except ModuleNotFoundError as exc:
-        if exc.name != "lighter.transports.registry.credentials":
-            raise
-        return _creds_flag(options.creds)
-    credentials: object | None = module.resolve_credentials(host, options)
-    return credentials
+    # imported here: credentials.py imports this module for ``login``'s check
+    from lighter.transports.registry.credentials import resolve_credentials
 
-
-class _Creds:
-    """Stand-in used only while credentials.py does not exist: ``--creds`` alone."""
-
-    __slots__ = ("password", "username")
-
-    def __init__(self, username: str, password: str) -> None:
-        self.username = username
-        self.password = password
-
-
-def _creds_flag(creds: str | None) -> object | None:
-    if not creds:
-        return None
-    username, _, password = creds.partition(":")
-    if not username:
-        raise CredentialsError("invalid --creds: expected USER[:PASSWORD] with a non-empty user")
-    return _Creds(username, password)
+    return resolve_credentials(host, options, repository)
 
 
 def read_body(resp: urllib3.BaseHTTPResponse, limit: int = SMALL_BODY) -> bytes:
@@ -142,7 +116,7 @@ def _retry_after(value: str | None) -> float | None:
 class RegistryClient:
     """Talks to one registry host; thread-safe; one connection pool shared by parallel blobs."""
 
-    def __init__(self, host: str, options: TransportOptions) -> None:
+    def __init__(self, host: str, options: TransportOptions, repository: str | None = None) -> None:
         self.host = host
         self.endpoint = DOCKER_HUB_ENDPOINT if host == DOCKER_HUB else host
         self.options = options
@@ -161,7 +135,10 @@ class RegistryClient:
             timeout=TIMEOUT,
             retries=False,
         )
-        self.auth = Authenticator(host, load_credentials(host, options), options.registry_token, self._send_small)
+        credentials = load_credentials(host, options, repository)
+        # --creds wins over --registry-token (credentials.py); a registry token is sent as it is
+        registry_token = getattr(credentials, "registry_token", "") or None
+        self.auth = Authenticator(host, credentials, registry_token, self._send_small)
         self._base: str | None = None
         self._ping_lock = threading.Lock()
 

@@ -238,7 +238,7 @@ def _tags_of(body: bytes, name: str) -> list[str]:
 
 
 def open_repository(ref: RegistryReference, options: TransportOptions) -> Repository:
-    return Repository(RegistryClient(ref.host, options), ref.repository)
+    return Repository(RegistryClient(ref.host, options, ref.repository), ref.repository)
 
 
 def list_tags(ref: RegistryReference, options: TransportOptions, page_size: int | None = None) -> list[str]:

@@ -1,0 +1,185 @@
+"""Registry authentication: challenge parsing, and every set-up against a real docker-registry."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lighter.errors import AuthenticationError
+from lighter.testing.random import write_random_image
+from lighter.transports import parse_image_name
+from lighter.transports.registry import RegistryReference
+from lighter.transports.registry.challenge import Challenge, parse_challenges
+from tests.fixtures_registry import RegistryServer
+
+CHALLENGES = [
+    ('Basic realm="registry"', [Challenge("basic", {"realm": "registry"})]),
+    (
+        'Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push"',
+        [
+            Challenge(
+                "bearer",
+                {
+                    "realm": "https://auth.example/token",
+                    "service": "registry.example",
+                    "scope": "repository:a/b:pull,push",
+                },
+            )
+        ],
+    ),
+    (
+        'bearer realm="r", error="insufficient_scope", scope="repository:x:pull repository:y:pull,push"',
+        [
+            Challenge(
+                "bearer",
+                {"realm": "r", "error": "insufficient_scope", "scope": "repository:x:pull repository:y:pull,push"},
+            )
+        ],
+    ),
+    (
+        'Basic realm="a, b", Bearer realm="t",service=s',
+        [Challenge("basic", {"realm": "a, b"}), Challenge("bearer", {"realm": "t", "service": "s"})],
+    ),
+    ('Bearer realm="with \\"quotes\\""', [Challenge("bearer", {"realm": 'with "quotes"'})]),
+    ("Negotiate abc123==", [Challenge("negotiate", {"token68": "abc123=="})]),
+    ("Basic", [Challenge("basic", {})]),
+    ("", []),
+    ('Bearer REALM="x"', [Challenge("bearer", {"realm": "x"})]),
+]
+
+
+@pytest.mark.parametrize(("header", "expected"), CHALLENGES)
+def test_parse_challenges(header: str, expected: list[Challenge]) -> None:
+    assert parse_challenges(header) == expected
+
+
+def test_parse_challenges_over_several_headers() -> None:
+    assert [c.scheme for c in parse_challenges(['Basic realm="x"', 'Bearer realm="y"'])] == ["basic", "bearer"]
+
+
+_TEXT = st.text(st.characters(codec="ascii", exclude_characters="\r\n"), max_size=40)
+
+
+@given(realm=_TEXT, scope=_TEXT)
+def test_quoted_values_round_trip(realm: str, scope: str) -> None:
+    def quote(s: str) -> str:
+        return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    header = f"Bearer realm={quote(realm)},service=reg,scope={quote(scope)}"
+    assert parse_challenges(header) == [Challenge("bearer", {"realm": realm, "service": "reg", "scope": scope})]
+
+
+@given(st.text(max_size=200))
+def test_parser_never_crashes(header: str) -> None:
+    for challenge in parse_challenges(header):
+        assert challenge.scheme == challenge.scheme.lower()
+
+
+# -- against real registries ---------------------------------------------------
+
+
+def _ref(text: str) -> RegistryReference:
+    ref = parse_image_name(text)
+    assert isinstance(ref, RegistryReference)
+    return ref
+
+
+@pytest.mark.registry
+@pytest.mark.parametrize("kind", ["basic", "token"])
+def test_wrong_password_is_one_line_without_the_password(
+    kind: str, repo_name: str, request: pytest.FixtureRequest
+) -> None:
+    server: RegistryServer = request.getfixturevalue(f"{kind}_registry")
+    with _ref(server.ref(f"{repo_name}:1")).new_destination(server.options()) as dest:
+        write_random_image(dest, seed=1)
+    secret = "Wr0ng-S3cret-value"
+    source = _ref(server.ref(f"{repo_name}:1")).new_source(server.options(creds=f"alice:{secret}"))
+    with source, pytest.raises(AuthenticationError) as info:
+        source.manifest()
+    message = str(info.value)
+    assert "\n" not in message
+    assert secret not in message and (server.password or "") not in message
+    assert server.host in message and "denied" in message
+    assert info.value.status == 401
+
+
+@pytest.mark.registry
+@pytest.mark.parametrize("kind", ["basic", "token"])
+def test_anonymous_is_refused(kind: str, repo_name: str, request: pytest.FixtureRequest) -> None:
+    server: RegistryServer = request.getfixturevalue(f"{kind}_registry")
+    source = _ref(server.ref(f"{repo_name}:1")).new_source(server.options(creds=None))
+    with source, pytest.raises(AuthenticationError) as info:
+        source.manifest()
+    assert f"authentication required for {server.host}" in str(info.value)
+
+
+@pytest.mark.registry
+def test_token_cached_per_scope(token_registry: RegistryServer, repo_name: str) -> None:
+    server = token_registry
+    assert server.token_server is not None
+    before = len(server.token_server.requests)
+    with _ref(server.ref(f"{repo_name}:1")).new_destination(server.options()) as dest:
+        write_random_image(dest, layer_sizes=(10, 20, 30), seed=2)
+    pushes = server.token_server.requests[before:]
+    # one push: one token for pull,push, reused by every blob and the manifest
+    assert [r.scopes for r in pushes] == [(f"repository:{repo_name}:pull,push",)]
+    assert all(r.user == "alice" and r.granted for r in pushes)
+    before = len(server.token_server.requests)
+    with _ref(server.ref(f"{repo_name}:1")).new_source(server.options()) as src:
+        src.manifest()
+        src.head_manifest()
+    assert [r.scopes for r in server.token_server.requests[before:]] == [(f"repository:{repo_name}:pull",)]
+
+
+@pytest.mark.registry
+def test_registry_token_is_sent_as_is(token_registry: RegistryServer, repo_name: str) -> None:
+    server = token_registry
+    assert server.token_server is not None
+    with _ref(server.ref(f"{repo_name}:1")).new_destination(server.options()) as dest:
+        pushed = write_random_image(dest, seed=3)
+    token = server.token_server.issue("alice", [f"repository:{repo_name}:pull"])
+    before = len(server.token_server.requests)
+    with _ref(server.ref(f"{repo_name}:1")).new_source(server.options(creds=None, registry_token=token)) as src:
+        assert src.manifest()[0] == pushed.raw
+    assert len(server.token_server.requests) == before  # no token fetched
+    source = _ref(server.ref(f"{repo_name}:1")).new_source(server.options(creds=None, registry_token="bogus"))
+    with source, pytest.raises(AuthenticationError) as info:
+        source.manifest()
+    assert "bogus" not in str(info.value)
+
+
+@pytest.mark.registry
+def test_tls_is_verified_by_default(tls_registry: RegistryServer, repo_name: str) -> None:
+    from lighter.errors import RegistryError
+
+    source = _ref(tls_registry.ref(f"{repo_name}:1")).new_source(tls_registry.options(cert_dir=None))
+    with source, pytest.raises(RegistryError) as info:
+        source.manifest()
+    assert "certificate" in str(info.value).lower()
+    # --tls-verify=false accepts the self-signed set-up
+    with _ref(tls_registry.ref(f"{repo_name}:1")).new_destination(
+        tls_registry.options(cert_dir=None, tls_verify=False)
+    ) as dest:
+        pushed = write_random_image(dest, seed=4)
+    with _ref(tls_registry.ref(f"{repo_name}:1")).new_source(tls_registry.options()) as src:
+        assert src.manifest()[0] == pushed.raw
+
+
+@pytest.mark.registry
+@pytest.mark.interop
+@pytest.mark.parametrize("kind", ["plain", "tls", "basic", "token"])
+def test_skopeo_reads_what_lighter_pushed(kind: str, repo_name: str, request: pytest.FixtureRequest) -> None:
+    server: RegistryServer = request.getfixturevalue("registry" if kind == "plain" else f"{kind}_registry")
+    with _ref(server.ref(f"{repo_name}:1")).new_destination(server.options()) as dest:
+        pushed = write_random_image(dest, seed=5)
+    result = subprocess.run(
+        ["skopeo", "inspect", "--raw", *server.skopeo_args(), server.ref(f"{repo_name}:1")],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout == pushed.raw
