@@ -295,3 +295,18 @@ def test_ledger_failed_claim_passes_to_the_next() -> None:
     waiter.join(timeout=10)
     assert answers == [False]  # the second now holds the claim and uploads itself
     assert not ledger.knows("s", digest)
+
+
+def test_semver_doctests() -> None:
+    import doctest
+
+    import lighter.sync.semver as semver
+
+    result = doctest.testmod(semver, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_yaml_nulls_mean_not_given() -> None:
+    (cfg,) = parse_sync_config("r.io:\n  images:\n    app: ~\n    other: null\n  tls-verify: ~\n  cert-dir:\n")
+    assert cfg.images == (("app", ()), ("other", ()))
+    assert (cfg.tls_verify, cfg.cert_dir) == (None, None)
