@@ -10,7 +10,7 @@ from lighter.cli.common import print_json, write_raw
 from lighter.cli.options import registry_options, retry_options, side_options, store_root_option
 from lighter.errors import ManifestNotFoundError
 from lighter.inspect import config_json, inspect_platforms, inspect_source
-from lighter.manifest import manifest_digest
+from lighter.manifest import manifest_digest, parse_manifest
 from lighter.platform import parse_platform
 from lighter.transports import parse_image_name
 
@@ -58,6 +58,7 @@ def manifest_digest_command(manifest_file: str) -> None:
             data = handle.read(64 * 1024 * 1024)
     except FileNotFoundError:
         raise ManifestNotFoundError(f"manifest file {manifest_file} does not exist") from None
+    parse_manifest(data)  # refuse what is not a manifest rather than hash anything
     click.echo(str(manifest_digest(data)))
 
 
