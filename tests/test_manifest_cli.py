@@ -92,7 +92,7 @@ def test_create_add_annotate_inspect_remove_rm(lighter: Run, root: Path) -> None
 def test_create_with_images_and_push_to_the_store(lighter: Run, root: Path, tmp_path: Path) -> None:
     ok(lighter("manifest", "create", "l", "store:demo/img:0", "store:demo/img:1"))
     digestfile = tmp_path / "digest"
-    out = ok(lighter("manifest", "push", "--digestfile", str(digestfile), "l", "store:pushed:1"))
+    out = ok(lighter("manifest", "push", "--all", "--digestfile", str(digestfile), "l", "store:pushed:1"))
     pushed = Store(str(root)).resolve("pushed:1")
     assert out.strip() == digestfile.read_text() == str(pushed.digest)
     assert pushed.digest == Store(str(root)).resolve("l").digest

@@ -212,17 +212,32 @@ def _algorithms(values: tuple[str, ...]) -> tuple[Algorithm, ...]:
     return tuple(parse_algorithm(v) for value in values for v in value.split(",") if v)
 
 
-@manifest_group.command("push")
+class GoBoolCommand(click.Command):
+    """Reads podman's Go-style booleans: ``--all`` alone, or ``--all=false`` (only in that attached form,
+    so ``--all LIST`` never takes LIST as the value)."""
+
+    go_bools = ("--all",)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        rewritten: list[str] = []
+        for i, arg in enumerate(args):
+            if arg == "--":
+                rewritten.extend(args[i:])
+                break
+            name, eq, value = arg.partition("=")
+            rewritten.extend([f"{name}-value", value] if eq and name in self.go_bools else [arg])
+        return super().parse_args(ctx, rewritten)
+
+
+@manifest_group.command("push", cls=GoBoolCommand)
 @click.argument("list_name", metavar="LIST")
 @click.argument("destination", required=False)
+@click.option("--all", "push_all", is_flag=True, help="Push every instance (the default).")
 @click.option(
-    "--all",
-    "push_all",
-    type=str,
-    default="true",
-    is_flag=False,
-    flag_value="true",
-    help="Push every instance (default); --all=false pushes only this machine's, as a single image.",
+    "--all-value",
+    "push_all_value",
+    hidden=True,
+    help="--all=false pushes only this machine's instance, as a single image.",
 )
 @click.option("-f", "--format", "manifest_format", type=click.Choice(["oci", "v2s2"]), help="Manifest format to write.")
 @click.option("--add-compression", multiple=True, metavar="zstd|gzip", help="Add variants with this compression.")
@@ -239,7 +254,7 @@ def push_command(list_name: str, destination: str | None, **kw: Any) -> None:
     """Push LIST and its instances to DESTINATION (default: docker://LIST)."""
     progress = RichProgress() if wants_progress(kw["quiet"]) else None
     options = lists.PushOptions(
-        all=bool(parse_bool(kw["push_all"])),
+        all=True if kw["push_all_value"] is None else bool(parse_bool(kw["push_all_value"])),
         format=kw["manifest_format"],
         add_compression=_algorithms(kw["add_compression"]),
         force_compression=kw["force_compression"],
