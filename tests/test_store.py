@@ -27,6 +27,7 @@ from lighter.store import Store, collect_garbage, normalize_name
 from lighter.testing.random import generate_image, write_random_image, write_random_index
 from lighter.transports import TransportOptions, parse_image_name
 from lighter.validate import check_image
+from tests.fixtures_images import make_oci_image, make_oci_index
 
 
 def opts(root: Path) -> TransportOptions:
@@ -288,3 +289,24 @@ def test_index_written_through_store_is_an_index(tmp_path: Path) -> None:
     with parse_image_name("store:l").new_source(opts(tmp_path)) as source:
         parsed = parse_manifest(*source.manifest())
     assert isinstance(parsed, Index) and parsed.digest == index.digest and not parsed.is_oci
+
+
+def test_copy_into_the_store_and_back_keeps_every_digest(tmp_path: Path, run_lighter) -> None:  # type: ignore[no-untyped-def]
+    image = make_oci_image(tmp_path / "in", "one", layer_sizes=(3000, 200), seed=21)
+    index = make_oci_index(tmp_path / "in", "many", platforms=("linux/amd64", "linux/arm64"), seed=22)
+    root = str(tmp_path / "store")
+    for args in (
+        ("copy", "--root", root, f"oci:{tmp_path / 'in'}:one", "store:app:1"),
+        ("copy", "--root", root, "--all", f"oci:{tmp_path / 'in'}:many", "store:app:multi"),
+        ("copy", "--root", root, "store:app:1", f"oci:{tmp_path / 'out'}:one"),
+        ("copy", "--root", root, "--all", "store:app:multi", f"oci:{tmp_path / 'out'}:many"),
+    ):
+        result = run_lighter(*args)
+        assert result.returncode == 0, result.stderr
+    store = Store(root)
+    assert store.resolve("app:1").digest == image.digest
+    assert store.resolve("app:multi").digest == index.digest and store.resolve("app:multi").is_list
+    for tag, digest in (("one", image.digest), ("many", index.digest)):
+        with parse_image_name(f"oci:{tmp_path / 'out'}:{tag}").new_source() as source:
+            assert manifest_digest(source.manifest()[0]) == digest
+        check_image(f"oci:{tmp_path / 'out'}:{tag}")
