@@ -1,0 +1,126 @@
+"""Fetching source items into the cache: by digest, verified, in parallel, atomically.
+
+What osbuild's skopeo sources do with ``skopeo copy``, done with lighter's
+copy engine.  For each item not cached yet, in a bounded thread pool:
+
+* read the top-level manifest by digest and check its digest is the one asked;
+* a **list** item must be a manifest list (a single image there is an
+  error saying so); it is copied ``index-only`` and filed as its bytes;
+* an **image** item is copied whole into a ``dir:`` image (a list's
+  instance for this machine's platform when the digest names a list), and
+  its image id (the digest of its config) must be the key it is filed under;
+* everything happens in a workspace inside the cache and becomes visible
+  by one rename (``Cache.install``), so a failed or interrupted fetch leaves
+  no entry, and two processes fetching at once both succeed with one copy.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from lighter.cache.layout import Cache
+from lighter.cache.schema import SourceItem
+from lighter.copy import CopyOptions, copy_between
+from lighter.errors import DigestMismatchError, InvalidManifestError, NotAManifestListError
+from lighter.manifest import ImageManifest, is_manifest_list, manifest_digest, parse_manifest
+from lighter.transports import ImageSource, parse_image_name
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchReport:
+    """What a fetch did: items fetched now, and items found in the cache already."""
+
+    fetched: tuple[SourceItem, ...] = ()
+    cached: tuple[SourceItem, ...] = ()
+
+
+def _checked_top(source: ImageSource, item: SourceItem) -> tuple[bytes, str]:
+    """The top-level manifest, checked to have the digest the description pins."""
+    raw, media_type = source.manifest()
+    actual = manifest_digest(raw)
+    if actual != item.digest:
+        raise DigestMismatchError(f"manifest of {item.display}", str(item.digest), str(actual))
+    return raw, media_type
+
+
+def _fetch_list(item: SourceItem, staging: str) -> str:
+    """Copy a list index-only into ``staging/index``; returns the path of its bytes."""
+    with parse_image_name(item.image_name).new_source(item.transport_options()) as source:
+        raw, media_type = _checked_top(source, item)
+        if not is_manifest_list(json.loads(raw)):
+            raise NotAManifestListError(
+                f"{item.display} is a single image ({media_type or 'no media type'}), not a manifest list"
+            )
+        with parse_image_name(f"dir:{staging}/index").new_destination() as dest:
+            copy_between(source, dest, CopyOptions(multi_arch="index-only"))
+    path = os.path.join(staging, "index", "manifest.json")
+    with open(path, "rb") as stream:
+        written = manifest_digest(stream.read())
+    if written != item.digest:  # the copy must have kept the list's bytes
+        raise DigestMismatchError(f"manifest list {item.display} as stored", str(item.digest), str(written))
+    return path
+
+
+def _fetch_image(item: SourceItem, staging: str, parallel: int) -> str:
+    """Copy an image into ``staging/entry/image``; returns ``staging/entry``."""
+    entry = os.path.join(staging, "entry")
+    image_dir = os.path.join(entry, "image")
+    os.makedirs(entry)
+    with parse_image_name(item.image_name).new_source(item.transport_options()) as source:
+        _checked_top(source, item)
+        with parse_image_name(f"dir:{image_dir}").new_destination() as dest:
+            copy_between(source, dest, CopyOptions(parallel=parallel))
+    with open(os.path.join(image_dir, "manifest.json"), "rb") as stream:
+        manifest = parse_manifest(stream.read())
+    if not isinstance(manifest, ImageManifest):
+        raise InvalidManifestError(f"{item.display}: expected an image with a config, got {manifest.media_type}")
+    if manifest.config.digest != item.key:
+        raise DigestMismatchError(f"image id of {item.display}", str(item.key), str(manifest.config.digest))
+    return entry
+
+
+def fetch_item(cache: Cache, item: SourceItem, parallel: int = 4) -> bool:
+    """Fetch one item unless cached; True when this call put it in place (False: already there)."""
+    if cache.has(item.kind, item.key):
+        return False
+    with cache.workspace() as space:
+        if item.kind == "list":
+            staged = _fetch_list(item, space.path)
+        else:
+            staged = _fetch_image(item, space.path, parallel)
+        won = cache.install(item.kind, item.key, staged)
+    log.debug("%s %s %s", item.kind, item.key, "fetched" if won else "fetched by another process meanwhile")
+    return won
+
+
+def fetch(cache: Cache | str, items: Sequence[SourceItem], workers: int = 4) -> FetchReport:
+    """Fetch every item the cache lacks, ``workers`` at a time.
+
+    Every item is attempted; when some fail, the first failure (in the
+    order of ``items``) is raised after the others have finished, so what
+    could be fetched is cached.
+    """
+    store = cache if isinstance(cache, Cache) else Cache(cache)
+    cached = tuple(i for i in items if store.has(i.kind, i.key))
+    wanted = [i for i in items if not store.has(i.kind, i.key)]
+    # blobs of one image move in parallel too; keep the total number of streams bounded
+    parallel = max(1, 8 // max(1, workers))
+    results: list[tuple[SourceItem, Exception | None]] = []
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="lighter-fetch") as pool:
+        futures = [(item, pool.submit(fetch_item, store, item, parallel)) for item in wanted]
+        for item, future in futures:
+            exc = future.exception()
+            results.append((item, exc if isinstance(exc, Exception) else None))
+    failed = tuple((item, exc) for item, exc in results if exc is not None)
+    for item, exc in failed[1:]:
+        log.warning("fetching %s failed too: %s", item.display, exc)
+    if failed:
+        raise failed[0][1]
+    return FetchReport(fetched=tuple(item for item, _ in results), cached=cached)

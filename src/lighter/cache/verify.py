@@ -1,0 +1,88 @@
+"""Re-hashing every cache entry; corrupt ones are reported and removed.
+
+An entry is filed under a digest, so it can always be checked against its
+name alone: a list's bytes must hash to its key and be a list; an image's
+config digest must be its key, and its config and layers must hash to the
+digests and sizes its manifest gives them.
+A removed entry is simply fetched again by the next ``fetch``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from lighter.cache.layout import Cache, Entry
+from lighter.digest import VerifyingReader
+from lighter.errors import DigestMismatchError, LighterError
+from lighter.localfs import CHUNK
+from lighter.manifest import ImageManifest, is_manifest_list, manifest_digest, parse_manifest
+from lighter.transports import parse_image_name
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """Entries found whole, and corrupt entries with what was wrong (removed unless asked not to)."""
+
+    good: tuple[Entry, ...]
+    corrupt: tuple[tuple[Entry, str], ...]
+    removed: bool
+
+
+def _check_list(entry: Entry) -> None:
+    with open(entry.path, "rb") as stream:
+        raw = stream.read()
+    actual = manifest_digest(raw)
+    if actual != entry.key:
+        raise DigestMismatchError(f"cached manifest list {entry.key}", str(entry.key), str(actual))
+    if not is_manifest_list(json.loads(raw)):
+        raise LighterError(f"cached item {entry.key} is not a manifest list")
+
+
+def _check_image(entry: Entry) -> None:
+    with parse_image_name(f"dir:{entry.path}").new_source() as source:
+        raw, media_type = source.manifest()
+        manifest = parse_manifest(raw, media_type)
+        if not isinstance(manifest, ImageManifest):
+            raise LighterError(f"cached image {entry.key} has a {manifest.media_type} manifest, not an image")
+        if manifest.config.digest != entry.key:
+            raise DigestMismatchError(
+                f"image id of cached image {entry.key}", str(entry.key), str(manifest.config.digest)
+            )
+        for desc in (manifest.config, *manifest.layers):
+            with (
+                source.blob(desc) as raw_stream,
+                VerifyingReader(raw_stream, desc.digest, desc.size, f"blob {desc.digest}") as stream,
+            ):
+                while stream.read(CHUNK):
+                    pass
+
+
+def check_entry(entry: Entry) -> str | None:
+    """None when the entry is whole, else what is wrong with it (one line)."""
+    check: Callable[[Entry], None] = _check_list if entry.kind == "list" else _check_image
+    try:
+        check(entry)
+    except Exception as exc:  # whatever a damaged entry makes a reader raise, it is damaged
+        return str(exc) or type(exc).__name__
+    return None
+
+
+def verify(cache: Cache | str, remove: bool = True, workers: int = 4) -> VerifyReport:
+    """Check every entry (``workers`` at a time); remove corrupt ones unless ``remove`` is False.
+
+    Temporary directories left by killed fetches are swept as well.
+    """
+    store = cache if isinstance(cache, Cache) else Cache(cache)
+    entries = store.entries()
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="lighter-verify") as pool:
+        problems = list(pool.map(check_entry, entries))
+    corrupt = tuple((e, p) for e, p in zip(entries, problems, strict=True) if p is not None)
+    good = tuple(e for e, p in zip(entries, problems, strict=True) if p is None)
+    if remove:
+        for entry, _ in corrupt:
+            store.remove(entry)
+        store.sweep_temporaries()
+    return VerifyReport(good=good, corrupt=corrupt, removed=remove)

@@ -1,0 +1,266 @@
+"""Fetching into the cache from a real registry: skip what is cached, verify, refuse what does not match."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lighter.cache import Cache, fetch, parse_sources, verify
+from lighter.digest import parse_digest
+from lighter.errors import DigestMismatchError, NotAManifestListError
+from lighter.manifest import ImageManifest, Index
+from lighter.testing.random import write_random_image, write_random_index
+from lighter.transports import parse_image_name
+from tests.faultproxy import FaultProxy
+from tests.fixtures_registry import RegistryServer
+
+RunResult = subprocess.CompletedProcess[str]
+
+
+def push_image(server: RegistryServer, repo: str, tag: str, seed: int, **kwargs: Any) -> ImageManifest:
+    with parse_image_name(server.ref(f"{repo}:{tag}")).new_destination(server.options()) as dest:
+        return write_random_image(dest, seed=seed, **kwargs)
+
+
+def push_index(server: RegistryServer, repo: str, tag: str, seed: int, **kwargs: Any) -> Index:
+    with parse_image_name(server.ref(f"{repo}:{tag}")).new_destination(server.options()) as dest:
+        return write_random_index(dest, seed=seed, **kwargs)
+
+
+def image_item(host: str, repo: str, manifest: ImageManifest) -> dict[str, Any]:
+    return {
+        str(manifest.config.digest): {
+            "image": {"name": f"{host}/{repo}", "digest": str(manifest.digest), "tls-verify": False}
+        }
+    }
+
+
+def list_item(host: str, repo: str, digest: str) -> dict[str, Any]:
+    return {digest: {"image": {"name": f"{host}/{repo}", "tls-verify": False}}}
+
+
+def description(images: dict[str, Any] | None = None, lists: dict[str, Any] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if images:
+        out["org.osbuild.skopeo"] = {"items": images}
+    if lists:
+        out["org.osbuild.skopeo-index"] = {"items": lists}
+    return out
+
+
+def blob_requests(server: RegistryServer, since: int) -> list[str]:
+    return [e.path for e in server.requests(since) if "/blobs/" in e.path]
+
+
+def cache_files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*")) if root.exists() else []
+
+
+def test_fetch_twice_then_verify_and_a_flipped_byte(
+    registry: RegistryServer, repo_name: str, tmp_path: Path, run_lighter: Callable[..., RunResult]
+) -> None:
+    one = push_image(registry, repo_name, "one", seed=1, layer_sizes=(2048, 1024))
+    two = push_image(registry, repo_name, "two", seed=2, oci=False)
+    index = push_index(registry, repo_name, "multi", seed=3)
+    sources = tmp_path / "sources.json"
+    sources.write_text(
+        json.dumps(
+            description(
+                {**image_item(registry.host, repo_name, one), **image_item(registry.host, repo_name, two)},
+                list_item(registry.host, repo_name, str(index.digest)),
+            )
+        )
+    )
+    cache = tmp_path / "cache"
+
+    first = run_lighter("cache", "fetch", "--cache", str(cache), "--workers", "3", str(sources))
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.count("fetched") == 3
+
+    mark = registry.log_mark()
+    second = run_lighter("cache", "fetch", "--cache", str(cache), str(sources))
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.count("cached") == 3 and "fetched" not in second.stdout
+    assert blob_requests(registry, mark) == []
+
+    listing = run_lighter("cache", "ls", "--cache", str(cache))
+    assert listing.returncode == 0, listing.stderr
+    for key in (one.config.digest, two.config.digest, index.digest):
+        assert str(key) in listing.stdout
+    # the cached list is the registry's exact bytes; the images are whole dir: images
+    assert (cache / "org.osbuild.files" / str(index.digest)).read_bytes() == index.raw
+    stored = cache / "org.osbuild.containers" / str(one.config.digest) / "image"
+    assert (stored / "manifest.json").read_bytes() == one.raw
+
+    ok = run_lighter("cache", "verify", "--cache", str(cache))
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.count("ok ") == 3
+
+    layer = stored / one.layers[0].digest.hex
+    data = bytearray(layer.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    layer.write_bytes(bytes(data))
+    bad = run_lighter("cache", "verify", "--cache", str(cache))
+    assert bad.returncode == 1
+    assert f"corrupt  image {one.config.digest}" in bad.stdout
+    assert str(one.layers[0].digest) in bad.stdout
+    assert "1 corrupt cache entries found and removed" in bad.stderr
+    assert not stored.exists()
+    assert sorted(e.key for e in Cache(str(cache)).entries()) == sorted([two.config.digest, index.digest])
+
+    # the removed entry is simply fetched again, and is whole
+    again = run_lighter("cache", "fetch", "--cache", str(cache), str(sources))
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("fetched") == 1
+    assert verify(str(cache)).corrupt == ()
+
+
+def test_list_digest_that_does_not_match_names_both(
+    registry: RegistryServer, repo_name: str, tmp_path: Path, fault_proxy: Callable[[RegistryServer], FaultProxy]
+) -> None:
+    index = push_index(registry, repo_name, "multi", seed=4)
+    proxy = fault_proxy(registry)
+    proxy.flip_byte(offset=len(index.raw) - 3, contains=f"/manifests/{index.digest}")
+    items = parse_sources(description(lists=list_item(proxy.host, repo_name, str(index.digest))))
+    cache = tmp_path / "cache"
+    with pytest.raises(DigestMismatchError) as info:
+        fetch(str(cache), items)
+    message = str(info.value)
+    assert f"expected {index.digest}" in message
+    assert message.count("sha256:") >= 3 and info.value.actual != str(index.digest)
+    assert cache_files(cache) == []
+
+
+def test_single_image_where_a_list_is_required(registry: RegistryServer, repo_name: str, tmp_path: Path) -> None:
+    image = push_image(registry, repo_name, "single", seed=5)
+    items = parse_sources(description(lists=list_item(registry.host, repo_name, str(image.digest))))
+    cache = tmp_path / "cache"
+    with pytest.raises(
+        NotAManifestListError, match=f"{repo_name}@{image.digest} is a single image .*not a manifest list"
+    ):
+        fetch(str(cache), items)
+    assert cache_files(cache) == []
+
+
+def test_image_id_that_does_not_match_names_both(registry: RegistryServer, repo_name: str, tmp_path: Path) -> None:
+    image = push_image(registry, repo_name, "single", seed=6)
+    wrong = "sha256:" + "0" * 64
+    items = parse_sources(
+        description(
+            {
+                wrong: {
+                    "image": {"name": f"{registry.host}/{repo_name}", "digest": str(image.digest), "tls-verify": False}
+                }
+            }
+        )
+    )
+    cache = tmp_path / "cache"
+    with pytest.raises(DigestMismatchError) as info:
+        fetch(str(cache), items)
+    assert wrong in str(info.value) and str(image.config.digest) in str(info.value)
+    assert cache_files(cache) == []
+
+
+def test_image_pinned_by_a_list_digest_is_cached_under_its_id(
+    registry: RegistryServer, repo_name: str, tmp_path: Path
+) -> None:
+    from lighter.platform import host_platform
+
+    index = push_index(registry, repo_name, "multi", seed=7)
+    chosen = index.choose(host_platform())
+    with parse_image_name(registry.ref(f"{repo_name}@{chosen.digest}")).new_source(registry.options()) as src:
+        instance = src.manifest(chosen.digest)[0]
+    config = json.loads(instance)["config"]["digest"]
+    items = parse_sources(
+        description(
+            {
+                config: {
+                    "image": {"name": f"{registry.host}/{repo_name}", "digest": str(index.digest), "tls-verify": False}
+                }
+            }
+        )
+    )
+    cache = Cache(str(tmp_path / "cache"))
+    report = fetch(cache, items)
+    assert [i.key for i in report.fetched] == [parse_digest(config)]
+    assert (Path(cache.image_path(parse_digest(config))) / "manifest.json").read_bytes() == instance
+
+
+def test_two_processes_fetching_into_one_cache(registry: RegistryServer, repo_name: str, tmp_path: Path) -> None:
+    images = [push_image(registry, repo_name, f"t{i}", seed=10 + i, layer_sizes=(256 * 1024,)) for i in range(3)]
+    index = push_index(registry, repo_name, "multi", seed=20)
+    items: dict[str, Any] = {}
+    for image in images:
+        items.update(image_item(registry.host, repo_name, image))
+    sources = tmp_path / "sources.json"
+    sources.write_text(json.dumps(description(items, list_item(registry.host, repo_name, str(index.digest)))))
+    cache = tmp_path / "cache"
+    argv = [sys.executable, "-m", "lighter.cli.main", "cache", "fetch", "--cache", str(cache), str(sources)]
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=240) for p in procs]
+    for proc, (_, err) in zip(procs, outs, strict=True):
+        assert proc.returncode == 0, err
+    entries = Cache(str(cache)).entries()
+    assert sorted(str(e.key) for e in entries) == sorted([*(str(i.config.digest) for i in images), str(index.digest)])
+    assert [n for n in os.listdir(cache) if n.startswith(".tmp-")] == []
+    assert verify(str(cache)).corrupt == ()
+
+
+def test_install_never_replaces_an_entry(tmp_path: Path) -> None:
+    cache = Cache(str(tmp_path / "cache"))
+    key = parse_digest("sha256:" + "1" * 64)
+    results = []
+    for content in (b"first", b"second"):
+        with cache.workspace() as space:
+            staged = Path(space.path) / "entry"
+            (staged / "image").mkdir(parents=True)
+            (staged / "image" / "manifest.json").write_bytes(content)
+            results.append(cache.install("image", key, str(staged)))
+    assert results == [True, False]
+    assert (Path(cache.image_path(key)) / "manifest.json").read_bytes() == b"first"
+    lists = []
+    for content in (b"list-1", b"list-2"):
+        with cache.workspace() as space:
+            staged_file = Path(space.path) / "list"
+            staged_file.write_bytes(content)
+            lists.append(cache.install("list", key, str(staged_file)))
+    assert lists == [True, False]
+    assert Path(cache.list_path(key)).read_bytes() == b"list-1"
+    assert [n for n in os.listdir(cache.root) if n.startswith(".tmp-")] == []
+
+
+def test_killed_fetch_leaves_no_entry(
+    registry: RegistryServer, repo_name: str, tmp_path: Path, fault_proxy: Callable[[RegistryServer], FaultProxy]
+) -> None:
+    image = push_image(registry, repo_name, "slow", seed=30)
+    proxy = fault_proxy(registry)
+    proxy.fail(times=1000, status=503, contains="/blobs/", method="GET")  # the fetch retries, with back-off
+    sources = tmp_path / "sources.json"
+    sources.write_text(json.dumps(description(image_item(proxy.host, repo_name, image))))
+    cache = tmp_path / "cache"
+    argv = [sys.executable, "-m", "lighter.cli.main", "cache", "fetch", "--cache", str(cache), str(sources)]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while proxy.count("GET", "/blobs/") == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proxy.count("GET", "/blobs/") > 0, "the fetch never reached the blobs"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    store = Cache(str(cache))
+    assert store.entries() == []
+    assert not store.has("image", image.config.digest)
+    leftovers = [n for n in os.listdir(cache) if n.startswith(".tmp-")]
+    assert len(leftovers) == 1  # the dead writer's workspace, unlocked now
+    assert store.sweep_temporaries(min_age=0) == 1
+    assert os.listdir(cache) == []
