@@ -48,6 +48,8 @@ MAX_HEADER_SIZE: Final = 1024 * 1024
 _LONG_HEADERS: Final = frozenset(
     {tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE}
 )
+#: What a truncated or corrupt compressed stream or tar raises while being read.
+_CORRUPT: Final = (EOFError, zlib.error, tarfile.ReadError, zstandard.ZstdError)
 #: Raised by a header read to end the archive normally (not in typeshed).
 _EOF_HEADER: Final[type[Exception]] = tarfile.EOFHeaderError  # type: ignore[attr-defined]
 
@@ -137,6 +139,7 @@ class Member:
     kind: MemberKind
     parts: tuple[str, ...]
     info: tarfile.TarInfo
+    what: str
     _tar: tarfile.TarFile
 
     def chunks(self) -> Iterator[bytes]:
@@ -146,9 +149,14 @@ class Member:
             return
         remaining = self.info.size
         while remaining > 0:
-            chunk = stream.read(min(CHUNK, remaining))
+            try:
+                chunk = stream.read(min(CHUNK, remaining))
+            except _CORRUPT as exc:
+                raise InvalidLayerError(
+                    f"{self.what}: truncated or corrupt stream in {self.info.name!r}: {exc}"
+                ) from None
             if not chunk:
-                raise InvalidLayerError(f"tar stream truncated inside {self.info.name!r}")
+                raise InvalidLayerError(f"{self.what}: tar stream truncated inside {self.info.name!r}")
             remaining -= len(chunk)
             yield chunk
 
@@ -179,7 +187,7 @@ def read_layer(source: ImageSource, descriptor: Descriptor, diff_id: Digest | No
         try:
             yield from _members(plain, what, budget)
             _drain(plain)
-        except (EOFError, zlib.error, tarfile.ReadError, zstandard.ZstdError) as exc:
+        except _CORRUPT as exc:
             raise InvalidLayerError(f"{what}: truncated or corrupt stream: {exc}") from None
         _drain(verifying)
     if diff_id is not None and plain.digest() != diff_id:
@@ -203,4 +211,4 @@ def _members(plain: DigestingReader, what: str, budget: Budget) -> Iterator[Memb
         if info.sparse is not None:
             raise InvalidLayerError(f"{what}: sparse entry {info.name!r} is not supported")
         kind, parts = _classify(info, what)
-        yield Member(kind, parts, info, tar)
+        yield Member(kind, parts, info, what, tar)

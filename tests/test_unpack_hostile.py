@@ -1,0 +1,310 @@
+"""Hostile layers: each must fail with its specific error and write nothing outside ROOTFS (nor ROOTFS itself).
+
+The layers are crafted here with ``tarfile`` (and by hand where tarfile
+would refuse to write them), put in real OCI layouts through the ``oci:``
+transport, and unpacked into ``sandbox/rootfs``; ``sandbox`` also holds a
+``victim`` directory that every escape aims at.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from lighter.build import Limits, unpack
+from lighter.digest import digest_bytes
+from lighter.errors import (
+    DigestMismatchError,
+    InvalidLayerError,
+    LayerLimitError,
+    LighterError,
+    SizeMismatchError,
+    UnsafeLayerError,
+)
+from tests.test_build_helpers import add_member, layer_tar, write_layers_image
+
+Build = Callable[[tarfile.TarFile], None]
+
+
+def _sandbox(tmp_path: Path) -> tuple[Path, Path]:
+    sandbox = tmp_path / "sandbox"
+    victim = sandbox / "victim"
+    victim.mkdir(parents=True)
+    (victim / "keep.txt").write_text("untouched\n")
+    return sandbox, victim
+
+
+def _assert_nothing_written(tmp_path: Path, sandbox: Path, victim: Path) -> None:
+    assert sorted(p.name for p in sandbox.iterdir()) == ["victim"], "ROOTFS or a temporary directory was left"
+    assert sorted(p.name for p in victim.iterdir()) == ["keep.txt"]
+    assert (victim / "keep.txt").read_text() == "untouched\n"
+    assert not (tmp_path / "escaped").exists()
+
+
+def _expect(tmp_path: Path, layers: list[bytes], error: type[LighterError], match: str, **kwargs: object) -> None:
+    sandbox, victim = _sandbox(tmp_path)
+    name = write_layers_image(tmp_path / "layout", "evil", layers)
+    with pytest.raises(error, match=match):
+        unpack(name, sandbox / "rootfs", **kwargs)  # type: ignore[arg-type]
+    _assert_nothing_written(tmp_path, sandbox, victim)
+
+
+def _ok_file(tar: tarfile.TarFile) -> None:
+    add_member(tar, "fine.txt", b"a harmless first entry\n", mode=0o644)
+
+
+def test_path_traversal(tmp_path: Path) -> None:
+    def build(tar: tarfile.TarFile) -> None:
+        _ok_file(tar)
+        add_member(tar, "../victim/pwned", b"x", mode=0o644)
+
+    _expect(tmp_path, [layer_tar(build)], UnsafeLayerError, r"'\.\.' component")
+
+
+def test_nested_traversal(tmp_path: Path) -> None:
+    def build(tar: tarfile.TarFile) -> None:
+        add_member(tar, "a/b/../../../../escaped", b"x", mode=0o644)
+
+    _expect(tmp_path, [layer_tar(build)], UnsafeLayerError, r"'\.\.' component")
+
+
+def test_absolute_path(tmp_path: Path) -> None:
+    target = tmp_path / "escaped"
+
+    def build(tar: tarfile.TarFile) -> None:
+        _ok_file(tar)
+        add_member(tar, str(target), b"x", mode=0o644)
+
+    _expect(tmp_path, [layer_tar(build)], UnsafeLayerError, "absolute path")
+
+
+def test_symlink_escape(tmp_path: Path) -> None:
+    def build(tar: tarfile.TarFile) -> None:
+        add_member(tar, "link", type=tarfile.SYMTYPE, linkname="../victim")
+        add_member(tar, "link/pwned", b"x", mode=0o644)
+
+    _expect(tmp_path, [layer_tar(build)], UnsafeLayerError, "outside the root through a symlink")
+
+
+def test_symlink_chain_escape_across_layers(tmp_path: Path) -> None:
+    def first(tar: tarfile.TarFile) -> None:
+        add_member(tar, "d", type=tarfile.DIRTYPE, mode=0o755)
+        add_member(tar, "d/one", type=tarfile.SYMTYPE, linkname="two")
+        add_member(tar, "d/two", type=tarfile.SYMTYPE, linkname="../three")
+        add_member(tar, "three", type=tarfile.SYMTYPE, linkname="d/../../victim")
+
+    def second(tar: tarfile.TarFile) -> None:
+        add_member(tar, "d/one/pwned", b"x", mode=0o644)
+
+    _expect(tmp_path, [layer_tar(first), layer_tar(second)], UnsafeLayerError, "outside the root")
+
+
+def test_symlink_loop(tmp_path: Path) -> None:
+    def build(tar: tarfile.TarFile) -> None:
+        add_member(tar, "a", type=tarfile.SYMTYPE, linkname="b")
+        add_member(tar, "b", type=tarfile.SYMTYPE, linkname="a")
+        add_member(tar, "a/file", b"x", mode=0o644)
+
+    _expect(tmp_path, [layer_tar(build)], UnsafeLayerError, "too many levels of symlinks")
+
+
+def test_absolute_symlink_stays_inside(tmp_path: Path) -> None:
+    """chroot semantics: an absolute symlink in a parent path leads to the root, not to the host."""
+    sandbox, victim = _sandbox(tmp_path)
+
+    def build(tar: tarfile.TarFile) -> None:
+        add_member(tar, "victim", type=tarfile.SYMTYPE, linkname=str(victim))
+        add_member(tar, "victim/inside.txt", b"x", mode=0o644)
+
+    name = write_layers_image(tmp_path / "layout", "ok", [layer_tar(build)])
+    unpack(name, sandbox / "rootfs")
+    assert (sandbox / "rootfs" / str(victim).lstrip("/") / "inside.txt").read_bytes() == b"x"
+    assert sorted(p.name for p in victim.iterdir()) == ["keep.txt"]
+
+
+def test_hardlink_escape(tmp_path: Path) -> None:
+    def build(tar: tarfile.TarFile) -> None:
+        _ok_file(tar)
+        add_member(tar, "stolen", type=tarfile.LNKTYPE, linkname="../victim/keep.txt")
+
+    _expect(tmp_path, [layer_tar(build)], UnsafeLayerError, r"'\.\.' component")
+
+
+def test_hardlink_escape_through_symlink(tmp_path: Path) -> None:
+    def build(tar: tarfile.TarFile) -> None:
+        add_member(tar, "up", type=tarfile.SYMTYPE, linkname="..")
+        add_member(tar, "stolen", type=tarfile.LNKTYPE, linkname="up/victim/keep.txt")
+
+    _expect(tmp_path, [layer_tar(build)], UnsafeLayerError, "outside the root")
+
+
+def test_hardlink_to_absolute_host_file(tmp_path: Path) -> None:
+    def build(tar: tarfile.TarFile) -> None:
+        add_member(tar, "passwd", type=tarfile.LNKTYPE, linkname="/etc/passwd")
+
+    _expect(tmp_path, [layer_tar(build)], UnsafeLayerError, "absolute path")
+
+
+def test_hardlink_to_missing_target(tmp_path: Path) -> None:
+    def build(tar: tarfile.TarFile) -> None:
+        add_member(tar, "orphan", type=tarfile.LNKTYPE, linkname="not/there")
+
+    _expect(tmp_path, [layer_tar(build)], InvalidLayerError, "does not exist")
+
+
+def test_oversized_pax_header(tmp_path: Path) -> None:
+    header = tarfile.TarInfo("././@PaxHeader")
+    header.type = tarfile.XHDTYPE
+    header.size = 8 * 1024**3  # 8 GiB of "extended header" that tarfile would read into memory
+    raw = header.tobuf(tarfile.GNU_FORMAT) + b"0" * 4096
+    _expect(tmp_path, [raw], InvalidLayerError, "extended header")
+
+
+def test_oversized_declared_file(tmp_path: Path) -> None:
+    info = tarfile.TarInfo("bomb.bin")
+    info.size = 10 * 1024**4  # 10 TiB declared, only a few bytes present
+    raw = info.tobuf(tarfile.PAX_FORMAT) + b"\0" * 1024
+    _expect(tmp_path, [raw], LayerLimitError, "bytes of content")
+
+
+def test_too_many_entries(tmp_path: Path) -> None:
+    def build(tar: tarfile.TarFile) -> None:
+        for i in range(200):
+            add_member(tar, f"f{i}", b"", mode=0o644)
+
+    _expect(tmp_path, [layer_tar(build)], LayerLimitError, "more than 100 entries", limits=Limits(max_entries=100))
+
+
+def test_truncated_stream(tmp_path: Path) -> None:
+    def build(tar: tarfile.TarFile) -> None:
+        add_member(tar, "a.bin", os.urandom(200_000), mode=0o644)
+        add_member(tar, "b.bin", os.urandom(200_000), mode=0o644)
+
+    whole = layer_tar(build)
+    cut = whole[:150_000]  # inside a.bin; digests are those of the cut bytes, so only the tar is wrong
+    _expect(tmp_path, [cut], InvalidLayerError, "truncated")
+
+
+def test_truncated_at_a_header_boundary(tmp_path: Path) -> None:
+    def build(tar: tarfile.TarFile) -> None:
+        add_member(tar, "a.txt", b"x" * 512, mode=0o644)
+        add_member(tar, "b.txt", b"y" * 512, mode=0o644)
+
+    whole = layer_tar(build)
+    cut = whole[:1024]  # a.txt complete, then nothing: no end-of-archive block
+    _expect(tmp_path, [cut], InvalidLayerError, "truncated")
+
+
+def test_truncated_gzip(tmp_path: Path) -> None:
+    tar = layer_tar(lambda t: add_member(t, "a.bin", os.urandom(100_000), mode=0o644))
+    blob = gzip.compress(tar)[:-2000]
+    sandbox, victim = _sandbox(tmp_path)
+    name = write_layers_image(tmp_path / "layout", "evil", [tar], blobs=[blob])
+    with pytest.raises(InvalidLayerError, match="truncated or corrupt"):
+        unpack(name, sandbox / "rootfs")
+    _assert_nothing_written(tmp_path, sandbox, victim)
+
+
+def test_bad_header_checksum(tmp_path: Path) -> None:
+    whole = bytearray(layer_tar(lambda t: (_ok_file(t), add_member(t, "second", b"2", mode=0o644))))
+    whole[1024 + 10] ^= 0xFF  # inside the second header's name
+    _expect(tmp_path, [bytes(whole)], InvalidLayerError, "invalid tar header")
+
+
+def test_wrong_diff_id(tmp_path: Path) -> None:
+    tar = layer_tar(_ok_file)
+    sandbox, victim = _sandbox(tmp_path)
+    name = write_layers_image(tmp_path / "layout", "evil", [tar], diff_ids=[digest_bytes(b"something else")])
+    with pytest.raises(DigestMismatchError, match="diffID"):
+        unpack(name, sandbox / "rootfs")
+    _assert_nothing_written(tmp_path, sandbox, victim)
+
+
+def test_blob_not_matching_its_descriptor(tmp_path: Path) -> None:
+    tar = layer_tar(_ok_file)
+    sandbox, victim = _sandbox(tmp_path)
+    layout = tmp_path / "layout"
+    name = write_layers_image(layout, "evil", [tar])
+    blob = gzip.compress(tar)
+    for path in (layout / "blobs" / "sha256").iterdir():
+        if path.read_bytes()[:2] == b"\x1f\x8b":
+            path.write_bytes(blob + b"tail")  # tampered after the fact: size and digest no longer match
+    with pytest.raises((SizeMismatchError, DigestMismatchError)):
+        unpack(name, sandbox / "rootfs")
+    _assert_nothing_written(tmp_path, sandbox, victim)
+
+
+def test_devices_skipped_unless_asked(tmp_path: Path) -> None:
+    def build(tar: tarfile.TarFile) -> None:
+        add_member(tar, "null", type=tarfile.CHRTYPE, devmajor=1, devminor=3, mode=0o666)
+        _ok_file(tar)
+
+    name = write_layers_image(tmp_path / "layout", "dev", [layer_tar(build)])
+    unpack(name, tmp_path / "plain")
+    assert sorted(p.name for p in (tmp_path / "plain").iterdir()) == ["fine.txt"]
+    if os.geteuid() == 0:
+        unpack(name, tmp_path / "with-devices", devices=True)
+        st = os.lstat(tmp_path / "with-devices" / "null")
+        assert (os.major(st.st_rdev), os.minor(st.st_rdev)) == (1, 3)
+
+
+def test_failed_later_layer_leaves_nothing(tmp_path: Path) -> None:
+    good = layer_tar(lambda t: add_member(t, "good.txt", b"fine", mode=0o644))
+    bad = layer_tar(lambda t: add_member(t, "../escaped", b"x", mode=0o644))
+    _expect(tmp_path, [good, bad], UnsafeLayerError, "component")
+
+
+def test_existing_nonempty_rootfs_is_refused(tmp_path: Path) -> None:
+    name = write_layers_image(tmp_path / "layout", "ok", [layer_tar(_ok_file)])
+    target = tmp_path / "rootfs"
+    target.mkdir()
+    (target / "precious").write_text("keep")
+    with pytest.raises(LighterError, match="not an empty directory"):
+        unpack(name, target)
+    assert [p.name for p in target.iterdir()] == ["precious"]
+
+
+def test_whiteout_cannot_escape(tmp_path: Path) -> None:
+    def build(tar: tarfile.TarFile) -> None:
+        add_member(tar, "up", type=tarfile.SYMTYPE, linkname="../victim")
+        add_member(tar, "up/.wh.keep.txt", b"", mode=0o644)
+
+    _expect(tmp_path, [layer_tar(build)], UnsafeLayerError, "outside the root")
+
+
+def test_final_symlink_is_replaced_not_followed(tmp_path: Path) -> None:
+    sandbox, victim = _sandbox(tmp_path)
+
+    def first(tar: tarfile.TarFile) -> None:
+        add_member(tar, "target", type=tarfile.SYMTYPE, linkname=str(victim / "keep.txt"))
+
+    def second(tar: tarfile.TarFile) -> None:
+        add_member(tar, "target", b"overwritten", mode=0o644)
+
+    name = write_layers_image(tmp_path / "layout", "ok", [layer_tar(first), layer_tar(second)])
+    unpack(name, sandbox / "rootfs")
+    assert (sandbox / "rootfs" / "target").read_bytes() == b"overwritten"
+    assert (victim / "keep.txt").read_text() == "untouched\n"
+
+
+def test_oversized_layer_in_memory_is_not_needed(tmp_path: Path) -> None:
+    """A layer of ~40 MiB unpacks in bounded memory (streamed)."""
+    import resource
+
+    def build(tar: tarfile.TarFile) -> None:
+        info = tarfile.TarInfo("big.bin")
+        info.size = 40 * 1024 * 1024
+        tar.addfile(info, io.BytesIO(bytes(info.size)))
+
+    name = write_layers_image(tmp_path / "layout", "big", [layer_tar(build)])
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    unpack(name, tmp_path / "out")
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert (tmp_path / "out" / "big.bin").stat().st_size == 40 * 1024 * 1024
+    assert after - before < 30 * 1024  # KiB: far less than the layer
