@@ -169,10 +169,28 @@ class Store:
         extra_digests: tuple[Digest, ...] = (),
     ) -> ImageRecord:
         is_list = mt.is_index(media_type)
+        # A caller that names the id (a list edit) holds the record's lock already; a destination's
+        # commit takes it here, so it never interleaves with an edit or a removal of the same record.
+        take_lock = image_id is None
         if image_id is None:
             image_id, created = self._image_id_and_created(raw, digest, media_type)
         else:
             created = now_rfc3339()
+        with self.catalog.locked(image_id) if take_lock else contextlib.nullcontext():
+            return self._write(digest, media_type, names, image_id, created, instances, size, extra_digests, is_list)
+
+    def _write(
+        self,
+        digest: Digest,
+        media_type: str,
+        names: Iterable[str],
+        image_id: str,
+        created: str,
+        instances: Mapping[Digest, str] | None,
+        size: int,
+        extra_digests: tuple[Digest, ...],
+        is_list: bool,
+    ) -> ImageRecord:
         record = ImageRecord(
             id=image_id,
             digest=digest,
