@@ -8,8 +8,9 @@ test uses its own repository name — ``repo_name`` gives one):
 * ``tls_registry``    HTTPS with a CA made here (``.ca_dir`` holds ``ca.crt``)
 * ``basic_registry``  htpasswd Basic auth (``.username``, ``.password``; bcrypt)
 * ``token_registry``  token auth through ``tests/tokenserver.py`` (``.token_server``)
-* ``registry_factory(kind="plain")`` a fresh server of that kind for one test
-  (several at once for registry-to-registry copies; stopped after the test)
+* ``registry_factory(kind="plain", token_lifetime=300)`` a fresh server of that
+  kind for one test (several at once for registry-to-registry copies; stopped
+  after the test)
 * ``fault_proxy(server)`` a ``tests.faultproxy.FaultProxy`` in front of ``server``
   (stopped after the test)
 * ``repo_name``       ``"t/<test>-<random>"``, unique per test
@@ -238,6 +239,8 @@ class RegistryServer:
             ]
         return "\n".join(lines) + "\n" + self._extra_config
 
+    token_lifetime: int = 300
+
     def prepare(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.root.mkdir(exist_ok=True)
@@ -248,7 +251,7 @@ class RegistryServer:
         if self.kind == "basic":
             _htpasswd(self.workdir / "htpasswd", USERNAME, self.password or "")
         if self.kind == "token":
-            self.token_server = TokenServer({USERNAME: self.password or ""}).start()
+            self.token_server = TokenServer({USERNAME: self.password or ""}, lifetime=self.token_lifetime).start()
 
     def start(self) -> RegistryServer:
         self.prepare()
@@ -343,12 +346,13 @@ class RegistryServer:
         )
 
 
-def start_registry(kind: str, workdir: Path) -> RegistryServer:
+def start_registry(kind: str, workdir: Path, token_lifetime: int = 300) -> RegistryServer:
+    """A running registry of ``kind``; ``token_lifetime`` (seconds) is what the token server grants."""
     if kind not in KINDS:
         raise ValueError(f"unknown registry kind {kind!r} (expected one of {', '.join(KINDS)})")
     if not os.path.exists(REGISTRY_BINARY):
         pytest.skip("docker-registry is not installed")
-    return RegistryServer(kind, workdir).start()
+    return RegistryServer(kind, workdir, token_lifetime=token_lifetime).start()
 
 
 @contextlib.contextmanager
@@ -388,8 +392,8 @@ def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registr
 def registry_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., RegistryServer]]:
     started: list[RegistryServer] = []
 
-    def start(kind: str = "plain") -> RegistryServer:
-        server = start_registry(kind, tmp_path_factory.mktemp(f"registry-{kind}"))
+    def start(kind: str = "plain", token_lifetime: int = 300) -> RegistryServer:
+        server = start_registry(kind, tmp_path_factory.mktemp(f"registry-{kind}"), token_lifetime)
         started.append(server)
         return server
 

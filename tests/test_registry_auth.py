@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from lighter.digest import digest_bytes
 from lighter.errors import AuthenticationError
 from lighter.testing.random import write_random_image
 from lighter.transports import parse_image_name
@@ -183,3 +184,19 @@ def test_skopeo_reads_what_lighter_pushed(kind: str, repo_name: str, request: py
     )
     assert result.returncode == 0, result.stderr.decode()
     assert result.stdout == pushed.raw
+
+
+@pytest.mark.registry
+def test_expired_token_is_refreshed_on_401(token_registry: RegistryServer, repo_name: str) -> None:
+    server = token_registry
+    assert server.token_server is not None
+    with _ref(server.ref(f"{repo_name}:1")).new_destination(server.options()) as dest:
+        pushed = write_random_image(dest, seed=8)
+    # the next token is refused by the registry although the token server said it lasts 300 s
+    server.token_server.expired_tokens = 1
+    before = len(server.token_server.requests)
+    with _ref(server.ref(f"{repo_name}:1")).new_source(server.options()) as src:
+        assert src.manifest()[0] == pushed.raw
+        with src.blob(pushed.layers[0]) as stream:
+            assert digest_bytes(stream.read()) == pushed.layers[0].digest
+    assert len(server.token_server.requests) == before + 2  # the refused token, then one that served both

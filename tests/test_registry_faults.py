@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable
 
 import pytest
 
+from lighter import mediatype as mt
 from lighter.copy import copy_image
 from lighter.digest import digest_bytes
 from lighter.errors import DigestMismatchError, RegistryTransientError
-from lighter.manifest import ImageManifest
+from lighter.manifest import Descriptor, ImageManifest
 from lighter.testing.random import write_random_image
 from lighter.transports import parse_image_name
 from lighter.transports.registry import RegistryReference
@@ -136,3 +138,35 @@ def test_redirect_drops_authorization(registry: RegistryServer, repo_name: str, 
     assert all(r.authorization for r in front.requests if "/blobs/" in r.path)
     assert storage.count("GET", str(pushed.layers[0].digest), status=200) == 1
     assert not any(r.authorization for r in storage.requests)
+
+
+def test_seekable_upload_is_sent_again(registry: RegistryServer, repo_name: str, fault_proxy: Proxy, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    data = bytes(range(256)) * (6 * 4096)  # 6 MiB: a streamed PATCH
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    proxy = fault_proxy(registry)
+    proxy.fail(times=1, status=503, contains="/blobs/uploads/", method="PATCH")
+    desc = Descriptor(mt.OCI_LAYER, digest_bytes(data), len(data))
+    with ref(proxy.ref(f"{repo_name}:1")).new_destination(proxy.options()) as dest, open(path, "rb") as stream:
+        assert dest.put_blob(stream, desc) == desc
+        assert dest.has_blob(desc)
+    assert proxy.count("PATCH", status=503) == 1 and proxy.count("PATCH", status=202) == 1
+    # a stream that cannot be rewound is not sent twice: the failure is reported
+    proxy.fail(times=1, status=503, contains="/blobs/uploads/", method="PATCH")
+    other = data[::-1]
+    desc = Descriptor(mt.OCI_LAYER, digest_bytes(other), len(other))
+    with ref(proxy.ref(f"{repo_name}:2")).new_destination(proxy.options()) as dest:
+        with pytest.raises(RegistryTransientError):
+            dest.put_blob(_Unseekable(other), desc)
+        assert not dest.has_blob(desc)
+
+
+class _Unseekable(io.RawIOBase):
+    def __init__(self, data: bytes) -> None:
+        self._stream = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        return self._stream.read(n)

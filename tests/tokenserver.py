@@ -8,7 +8,8 @@ the registry trusts it because the certificate chains to the CA written by
 claim grants the actions asked for in each ``scope`` parameter to known
 users; anonymous requests get ``pull`` only when ``anonymous_pull`` is set.
 
-Every request is recorded in ``requests`` as ``TokenRequest(user, scopes)``.
+Every request is recorded in ``requests`` as ``TokenRequest(user, scopes)``;
+``expired_tokens = N`` makes the next N tokens arrive already expired.
 """
 
 from __future__ import annotations
@@ -92,6 +93,9 @@ class TokenServer:
         self.lifetime = lifetime
         self.anonymous_pull = anonymous_pull
         self.requests: list[TokenRequest] = []
+        #: how many of the next tokens to issue already expired (while claiming ``expires_in``),
+        #: as a revoked or early-expired token looks to a client
+        self.expired_tokens = 0
         self._ca_key = ec.generate_private_key(ec.SECP256R1())
         self.ca_cert = _cert("lighter test token CA", self._ca_key, None, None, ca=True)
         self._key = ec.generate_private_key(ec.SECP256R1())
@@ -162,6 +166,10 @@ class TokenServer:
 
     def issue(self, user: str | None, scopes: list[str]) -> str:
         now = int(time.time())
+        expired = self.expired_tokens > 0
+        if expired:
+            self.expired_tokens -= 1
+            now -= 3600  # beyond distribution's 60 s leeway
         header = {
             "typ": "JWT",
             "alg": "ES256",

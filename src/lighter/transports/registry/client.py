@@ -176,7 +176,8 @@ class RegistryClient:
                     chunked=chunked,
                 )
             except urllib3.exceptions.SSLError as exc:
-                raise RegistryError(f"TLS error talking to {_show(url)}: {exc}") from None
+                hint = "--cert-dir for a private CA, --tls-verify=false for self-signed or plain HTTP"
+                raise RegistryError(f"TLS error talking to {_show(url)}: {exc} ({hint})") from None
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 if last:
                     raise RegistryTransientError(f"{method} {_show(url)} failed: {exc}") from None
