@@ -5,8 +5,10 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import subprocess
 import tarfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -230,3 +232,24 @@ def test_docker_archive_destination_refusals(tmp_path: Path) -> None:
         with pytest.raises(UnsupportedError):  # OCI manifests are the copy's job to convert
             write_random_image(dest, oci=True, compression="none")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exists.tar"]
+
+
+@pytest.mark.parametrize("transport", ["docker-archive", "oci-archive"])
+def test_archives_write_through_symlinks_and_pipes(tmp_path: Path, transport: str) -> None:
+    """A link (think /dev/stdout) is written through, never replaced; a FIFO is streamed into."""
+    src = _oci_source(tmp_path)
+    (tmp_path / "link.tar").symlink_to(tmp_path / "target.tar")
+    copy_image(src, f"{transport}:{tmp_path / 'link.tar'}")
+    assert (tmp_path / "link.tar").is_symlink()
+    check_image(f"{transport}:{tmp_path / 'target.tar'}")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    copy_image(src, f"{transport}:{fifo}")
+    reader.join(timeout=60)
+    (tmp_path / "from-fifo.tar").write_bytes(received[0])
+    check_image(f"{transport}:{tmp_path / 'from-fifo.tar'}")
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert leftovers == []

@@ -9,7 +9,8 @@ does, because compressed streams cannot be read at random offsets.
 
 Writing builds the whole archive in a temporary file in the target's own
 directory, fsyncs it and renames it over the target (DESIGN.md rule 3);
-a FIFO or character device (``/dev/stdout``) is written straight through.
+a symlink, FIFO or character device (``/dev/stdout``) is written straight
+through instead, since renaming over it would replace the link.
 Headers are reproducible: owner 0:0, mtime 0, fixed modes.
 """
 
@@ -181,8 +182,8 @@ def _header(entry: TarEntry) -> tarfile.TarInfo:
 
 
 def write_tar(out: IO[bytes], entries: Iterable[TarEntry]) -> None:
-    """Stream ``entries`` as a tar archive into ``out``."""
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT, bufsize=CHUNK) as tar:
+    """Stream ``entries`` as a tar archive into ``out`` (which need not be seekable: a pipe will do)."""
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, bufsize=CHUNK) as tar:
         for entry in entries:
             info = _header(entry)
             if entry.kind != "file":
@@ -194,14 +195,30 @@ def write_tar(out: IO[bytes], entries: Iterable[TarEntry]) -> None:
                 tar.addfile(info, io.BytesIO(entry.data or b""))
 
 
+def _is_stream(path: str) -> bool:
+    """True for a symlink (``/dev/stdout``), FIFO or device: written straight through, never renamed over.
+
+    Renaming over a symlink would replace the link itself, not what it points at.
+    """
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return False
+    return not stat.S_ISREG(mode)
+
+
+def staging_dir(path: str, prefix: str) -> str:
+    """A private directory for what becomes the archive ``path``: beside it, or in the temp dir for a pipe."""
+    parent = os.path.dirname(os.path.abspath(path))
+    return tempfile.mkdtemp(dir=None if _is_stream(path) else parent, prefix=prefix)
+
+
 def write_tar_atomic(path: str, entries: Iterable[TarEntry]) -> None:
     """Write the archive to ``path``: temp file beside it, fsync, rename (or straight into a pipe)."""
-    with contextlib.suppress(FileNotFoundError):
-        mode = os.stat(path).st_mode
-        if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode):
-            with open(path, "wb") as pipe:
-                write_tar(pipe, entries)
-            return
+    if _is_stream(path):
+        with open(path, "wb") as pipe:
+            write_tar(pipe, entries)
+        return
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-archive-")
     try:

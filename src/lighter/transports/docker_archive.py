@@ -29,7 +29,6 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import tempfile
 import threading
 from collections.abc import Iterator
 from typing import IO
@@ -57,7 +56,7 @@ from lighter.transports._files_docker import (
     parse_items,
     repositories_json,
 )
-from lighter.transports._files_tar import TarEntry, TarIndex, write_tar_atomic
+from lighter.transports._files_tar import TarEntry, TarIndex, staging_dir, write_tar_atomic
 from lighter.transports.base import Capabilities, ImageDestination, ImageReference, ImageSource, TransportOptions
 
 MANIFEST_FILE = "manifest.json"
@@ -237,7 +236,7 @@ class DockerArchiveDestination(ImageDestination):
                 f"cannot write to {ref}: {ref.path} exists and docker-archive does not support modifying "
                 "existing images"
             )
-        self._staging = tempfile.mkdtemp(dir=parent, prefix=".lighter-docker-archive-")
+        self._staging = staging_dir(ref.path, ".lighter-docker-archive-")
         self._blobs: dict[Digest, int] = {}
         self._lock = threading.Lock()
         self._image: ImageManifest | None = None

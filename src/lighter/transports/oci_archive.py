@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from typing import IO
 
 from lighter.digest import Digest
 from lighter.errors import ImageNotFoundError, LayoutError
 from lighter.manifest import Descriptor
-from lighter.transports._files_tar import TarEntry, TarIndex, write_tar_atomic
+from lighter.transports._files_tar import TarEntry, TarIndex, staging_dir, write_tar_atomic
 from lighter.transports.base import Capabilities, ImageDestination, TransportOptions
 from lighter.transports.oci_layout import (
     INDEX_FILE,
@@ -90,7 +89,7 @@ class OCIArchiveDestination(ImageDestination):
             raise LayoutError(f"cannot write to {ref}: the directory {parent} does not exist")
         if os.path.isdir(ref.path):
             raise LayoutError(f"cannot write to {ref}: {ref.path} is a directory")
-        self._staging = tempfile.mkdtemp(dir=parent, prefix=".lighter-oci-archive-")
+        self._staging = staging_dir(ref.path, ".lighter-oci-archive-")
         try:
             # The staged layout carries the archive's own name, so index.json gets its ref name.
             self._layout = OCIDestination(ref, root=self._staging)
