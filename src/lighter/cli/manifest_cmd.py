@@ -232,7 +232,9 @@ class GoBoolCommand(click.Command):
 @manifest_group.command("push", cls=GoBoolCommand)
 @click.argument("list_name", metavar="LIST")
 @click.argument("destination", required=False)
-@click.option("--all", "push_all", is_flag=True, help="Push every instance (the default).")
+@click.option(
+    "--all", "push_all", is_flag=True, help="Push every instance (the default); --all=false: only this machine's image."
+)
 @click.option(
     "--all-value",
     "push_all_value",
