@@ -8,7 +8,6 @@ directory on disk (``DirTree``) or the members of a tar archive
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Callable
 from typing import IO, Protocol
@@ -99,37 +98,6 @@ def store_blob(
     size_wanted = descriptor.size if descriptor.size >= 0 else -1
     write_stream(stream, directory, final_path, descriptor.digest, size_wanted, what="blob")
     return descriptor
-
-
-class BoundedReader(io.RawIOBase):
-    """At most ``size`` bytes of ``raw`` from its current position; closes ``raw`` when closed."""
-
-    def __init__(self, raw: IO[bytes], size: int) -> None:
-        self._raw = raw
-        self._left = size
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, n: int = -1) -> bytes:
-        if self._left <= 0:
-            return b""
-        want = self._left if n is None or n < 0 else min(n, self._left)
-        data = self._raw.read(want)
-        self._left -= len(data)
-        return data
-
-    def readall(self) -> bytes:
-        return self.read(-1)
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
 
 
 def count_bytes(stream: IO[bytes]) -> int:
