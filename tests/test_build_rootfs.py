@@ -1,0 +1,174 @@
+"""The layer tar writer and its one-pass digests, checked on real trees."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import logging
+import os
+import socket
+import stat
+import tarfile
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from lighter.build.pipe import BytePipe, DigestingReader
+from lighter.build.rootfs import OwnerNames, stream_layer
+from lighter.build.tree import TreeScanner
+from lighter.digest import digest_bytes
+from lighter.errors import RootfsError
+from lighter.manifest import Descriptor
+from tests.test_build_helpers import CAPABILITY, make_tree
+
+TS = 1_700_000_000
+
+
+def _layer(root: Path, compression: str = "none", **kwargs: object) -> tuple[bytes, object]:
+    blobs: list[bytes] = []
+
+    def consume(stream: io.RawIOBase) -> Descriptor:
+        data = stream.read()
+        assert data is not None
+        blobs.append(data)
+        return Descriptor("application/octet-stream", digest_bytes(data), len(data))
+
+    devices = bool(kwargs.pop("devices", False))
+    actions = TreeScanner(str(root), base=None, clamp=TS, devices=devices).scan()
+    names = OwnerNames.from_root(str(root))
+    result = stream_layer(actions, consume, names=names, clamp=TS, compression=compression, **kwargs)  # type: ignore[arg-type]
+    return blobs[0], result
+
+
+def _members(tar_bytes: bytes) -> dict[str, tarfile.TarInfo]:
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
+        return {m.name: m for m in tar.getmembers()}
+
+
+def test_tar_records_everything(tmp_path: Path) -> None:
+    tree = make_tree(tmp_path / "t", devices=True)  # the tests run as root, as CI does
+    blob, result = _layer(tree, devices=True)
+    members = _members(blob)
+    tool = members["usr/bin/tool"]
+    assert tool.isreg() and tool.mode == 0o4755 and tool.size == 1000
+    assert tool.pax_headers["SCHILY.xattr.security.capability"].encode("utf-8", "surrogateescape") == CAPABILITY
+    assert tool.pax_headers["SCHILY.xattr.user.note"] == "hello"
+    link = members["usr/bin/tool-link"]
+    assert link.islnk() and link.linkname == "usr/bin/tool" and link.size == 0
+    assert members["bin"].issym() and members["bin"].linkname == "usr/bin"
+    assert members["fifo"].isfifo() and members["fifo"].mode == 0o640
+    assert members["readonly"].isdir() and members["readonly"].mode == 0o555
+    assert all(m.mtime <= TS for m in members.values())
+    data = members["home/app/data.bin"]
+    assert (data.uid, data.gid, data.uname, data.gname) == (1000, 1000, "app", "app")
+    assert members["null"].ischr() and (members["null"].devmajor, members["null"].devminor) == (1, 3)
+    long_name = f"opt/{'d' * 120}/{'f' * 150}"
+    assert members[long_name].isreg()
+    assert result.diff_id == digest_bytes(blob)  # type: ignore[attr-defined]
+    assert result.uncompressed_size == len(blob)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd"])
+def test_one_pass_digests_match_the_bytes(tmp_path: Path, compression: str) -> None:
+    tree = make_tree(tmp_path / "t")
+    plain, _ = _layer(tree, "none")
+    blob, result = _layer(tree, compression)
+    if compression == "gzip":
+        assert gzip.decompress(blob) == plain
+    else:
+        assert zstandard.ZstdDecompressor().decompressobj().decompress(blob) == plain
+    assert result.descriptor.digest == digest_bytes(blob)  # type: ignore[attr-defined]
+    assert result.diff_id == digest_bytes(plain)  # type: ignore[attr-defined]
+
+
+def test_zstd_output_does_not_depend_on_thread_count(tmp_path: Path) -> None:
+    tree = make_tree(tmp_path / "t")
+    (tree / "big.bin").write_bytes(os.urandom(1 << 20) * 12)
+    blobs = {_layer(tree, "zstd", threads=n)[0] for n in (1, 2, 4)}
+    assert len(blobs) == 1
+
+
+def test_sockets_are_skipped_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tree = tmp_path / "t"
+    tree.mkdir()
+    (tree / "file").write_text("x")
+    sock = socket.socket(socket.AF_UNIX)
+    try:
+        sock.bind(str(tree / "sock"))
+        with caplog.at_level(logging.WARNING):
+            blob, _ = _layer(tree)
+    finally:
+        sock.close()
+    assert sorted(_members(blob)) == ["file"]
+    assert "sock" in caplog.text and "sockets" in caplog.text
+
+
+def test_devices_only_when_allowed(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tree = tmp_path / "t"
+    tree.mkdir()
+    os.mknod(tree / "null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    with caplog.at_level(logging.WARNING):
+        blob, _ = _layer(tree)
+    assert _members(blob) == {} and "--devices" in caplog.text
+    blob, _ = _layer(tree, devices=True)
+    assert _members(blob)["null"].ischr()
+
+
+def test_owner_names_come_from_the_tree_not_the_host(tmp_path: Path) -> None:
+    tree = tmp_path / "t"
+    (tree / "etc").mkdir(parents=True)
+    (tree / "etc" / "passwd").write_text("daemon-in-tree:x:0:0::/:/bin/false\n")
+    (tree / "etc" / "group").symlink_to("/etc/group")  # never followed out of the tree
+    names = OwnerNames.from_root(str(tree))
+    assert names.users == {0: "daemon-in-tree"} and names.groups == {}
+
+
+def test_file_changed_during_commit_is_an_error(tmp_path: Path) -> None:
+    tree = tmp_path / "t"
+    tree.mkdir()
+    (tree / "f").write_text("short")
+    actions = TreeScanner(str(tree), base=None, clamp=None, devices=False).scan()
+    (tree / "f").write_text("much longer now")
+
+    def consume(stream: io.RawIOBase) -> Descriptor:
+        data = stream.read() or b""
+        return Descriptor("x", digest_bytes(data), len(data))
+
+    with pytest.raises(RootfsError, match="changed while"):
+        stream_layer(actions, consume, names=OwnerNames({}, {}), clamp=None, compression="gzip")
+
+
+def test_consumer_failure_stops_the_writer(tmp_path: Path) -> None:
+    tree = tmp_path / "t"
+    tree.mkdir()
+    (tree / "big").write_bytes(os.urandom(1 << 20) * 20)
+    actions = TreeScanner(str(tree), base=None, clamp=None, devices=False).scan()
+
+    def consume(stream: io.RawIOBase) -> Descriptor:
+        stream.read(1000)
+        raise OSError("destination full")
+
+    with pytest.raises(OSError, match="destination full"):
+        stream_layer(actions, consume, names=OwnerNames({}, {}), clamp=None, compression="gzip")
+
+
+def test_pipe_keeps_bytes_and_order() -> None:
+    import threading
+
+    pipe = BytePipe(depth=2)
+    pieces = [os.urandom(n) for n in (1, 511, 2 << 20, 7, 1 << 20, 3)]
+
+    def write() -> None:
+        for p in pieces:
+            pipe.writer.write(p)
+        pipe.writer.close()
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    reader = DigestingReader(pipe.reader)  # type: ignore[arg-type]
+    got = b"".join(iter(lambda: reader.read(100_000), b""))
+    thread.join()
+    assert got == b"".join(pieces)
+    assert reader.digest().hex == hashlib.sha256(got).hexdigest()
