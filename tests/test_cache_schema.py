@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from lighter.cache import load_sources, parse_sources
 from lighter.cache.schema import INPUT_SCHEMA, validate
 from lighter.digest import parse_digest
 from lighter.errors import InvalidDescriptionError
+from tests.fixtures_images import RunResult
 
 ID = "sha256:" + "a" * 64
 MANIFEST = "sha256:" + "b" * 64
@@ -116,3 +118,21 @@ def test_input_schema_refuses_unknown_origin_and_empty_references() -> None:
         validate(
             {"type": "org.osbuild.containers", "origin": "org.osbuild.source", "references": []}, INPUT_SCHEMA, "input"
         )
+
+
+def test_cli_reports_a_bad_description_in_one_line(tmp_path: Path, run_lighter: Callable[..., RunResult]) -> None:
+    sources = tmp_path / "sources.json"
+    sources.write_text(json.dumps(_image(**{"tls-verify": "no"})))
+    result = run_lighter("cache", "fetch", "--cache", str(tmp_path / "cache"), str(sources))
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"lighter: error: invalid source description: item {ID} of org.osbuild.skopeo")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "cache").exists()
+
+
+def test_cli_merge_list_wants_a_dir_destination(tmp_path: Path, run_lighter: Callable[..., RunResult]) -> None:
+    listing = tmp_path / "list.json"
+    listing.write_text("{}")
+    result = run_lighter("merge-list", str(listing), f"oci:{tmp_path}/x")
+    assert result.returncode == 1
+    assert "expected dir:PATH" in result.stderr

@@ -70,13 +70,14 @@ def _name(ref: str, options: Mapping[str, Any]) -> str:
 
 def map_source_ref(cache: Cache, ref: str, options: Mapping[str, Any]) -> ContainerImage:
     """A cached image by its image id."""
+    name = _name(ref, options)
     try:
         image_id = parse_digest(ref)
     except LighterError as exc:
         raise InvalidDescriptionError(f"invalid input: reference {ref!r} is not an image id: {exc}") from None
     if not cache.has("image", image_id):
         raise CacheError(f"image {image_id} is not in the cache {cache.root}: fetch it first (lighter cache fetch)")
-    return ContainerImage(ref, _name(ref, options), "dir", cache.image_path(image_id))
+    return ContainerImage(ref, name, "dir", cache.image_path(image_id))
 
 
 def map_pipeline_ref(tree: str, ref: str, options: Mapping[str, Any]) -> ContainerImage:
