@@ -9,6 +9,7 @@ The curated public API; everything else is reachable from its subpackage
 """
 
 from lighter import copy
+from lighter.build import commit, unpack
 from lighter.copy import CopyOptions, CopyResult, copy_image
 from lighter.digest import Digest, VerifyingReader, digest_bytes, parse_digest
 from lighter.errors import (
@@ -49,6 +50,7 @@ __all__ = [
     "TransportOptions",
     "VerifyingReader",
     "check_image",
+    "commit",
     "copy",
     "copy_image",
     "digest_bytes",
@@ -59,4 +61,5 @@ __all__ = [
     "parse_manifest",
     "parse_platform",
     "parse_reference",
+    "unpack",
 ]
