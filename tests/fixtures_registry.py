@@ -63,6 +63,8 @@ REGISTRY_BINARY = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 KINDS = ("plain", "tls", "basic", "token")
 USERNAME = "alice"
 READY_TIMEOUT = 15.0
+#: requests to this repository are the fixture's own log sentinels, never reported
+SENTINEL = "lighter-log-sentinel"
 _ACCESS = re.compile(r'"([A-Z]+) (\S+) HTTP/[0-9.]+" (\d{3}) ')
 
 requires_registry = pytest.mark.skipif(not os.path.exists(REGISTRY_BINARY), reason="docker-registry is not installed")
@@ -270,27 +272,29 @@ class RegistryServer:
             self.stop()
         raise RuntimeError(f"docker-registry ({self.kind}) did not start; log: {self.log_path.read_text()[-2000:]}")
 
+    def _get(self, path: str) -> int:
+        """One bare GET (no auth), for readiness and log sentinels; the status."""
+        if self.kind == "tls":
+            assert self.ca_dir is not None
+            context = ssl.create_default_context(cafile=str(self.ca_dir / "ca.crt"))
+            conn: http.client.HTTPConnection = http.client.HTTPSConnection(self.host, timeout=5, context=context)
+        else:
+            conn = http.client.HTTPConnection(self.host, timeout=5)
+        try:
+            conn.request("GET", path)
+            return conn.getresponse().status
+        finally:
+            conn.close()
+
     def _wait_ready(self) -> bool:
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
             assert self._process is not None
             if self._process.poll() is not None:
                 return False
-            try:
-                if self.kind == "tls":
-                    context = ssl.create_default_context(cafile=str(self.ca_dir / "ca.crt"))  # type: ignore[operator]
-                    conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                        self.host, timeout=2, context=context
-                    )
-                else:
-                    conn = http.client.HTTPConnection(self.host, timeout=2)
-                conn.request("GET", "/v2/")
-                status = conn.getresponse().status
-                conn.close()
-                if status in (200, 401):
+            with contextlib.suppress(OSError):
+                if self._get("/v2/") in (200, 401):
                     return True
-            except OSError:
-                pass
             time.sleep(0.05)
         return False
 
@@ -315,16 +319,20 @@ class RegistryServer:
         return len(self._read_log())
 
     def _read_log(self) -> list[AccessLogEntry]:
-        # an access-log line is written just after the answer: wait until the log stops growing
-        previous, deadline = -1, time.monotonic() + 2.0
+        # An access-log line is written just after its answer.  A sentinel request sent now is
+        # logged after every request already answered: once its line is there, so are theirs.
+        sentinel = f"/v2/{SENTINEL}/{uuid.uuid4().hex}/tags/list"
         text = ""
+        with contextlib.suppress(OSError):
+            self._get(sentinel)
+        deadline = time.monotonic() + 10.0
         while time.monotonic() < deadline:
             text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-            if len(text) == previous:
+            if sentinel in text:
                 break
-            previous = len(text)
-            time.sleep(0.1)
-        return [AccessLogEntry(m.group(1), m.group(2), int(m.group(3))) for m in _ACCESS.finditer(text)]
+            time.sleep(0.02)
+        entries = (AccessLogEntry(m.group(1), m.group(2), int(m.group(3))) for m in _ACCESS.finditer(text))
+        return [e for e in entries if not e.path.startswith(f"/v2/{SENTINEL}/")]
 
     def requests(self, since: int = 0) -> list[AccessLogEntry]:
         return self._read_log()[since:]

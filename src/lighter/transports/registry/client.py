@@ -81,8 +81,9 @@ def read_body(resp: urllib3.BaseHTTPResponse, limit: int = SMALL_BODY) -> bytes:
 
 def discard(resp: urllib3.BaseHTTPResponse) -> None:
     """Drop a response we do not read: keep the connection only when its body is small."""
-    length = resp.headers.get("Content-Length", "")
-    if length.isdigit() and int(length) <= 65536:
+    # urllib3 knows what is left to read: 0 for HEAD, 204 and 304 whatever Content-Length says
+    left = getattr(resp, "length_remaining", None)
+    if isinstance(left, int) and left <= 65536:
         with contextlib.suppress(urllib3.exceptions.HTTPError, OSError):
             resp.drain_conn()
         resp.release_conn()
