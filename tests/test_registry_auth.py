@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import subprocess
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -200,3 +203,22 @@ def test_expired_token_is_refreshed_on_401(token_registry: RegistryServer, repo_
         with src.blob(pushed.layers[0]) as stream:
             assert digest_bytes(stream.read()) == pushed.layers[0].digest
     assert len(server.token_server.requests) == before + 2  # the refused token, then one that served both
+
+
+@pytest.mark.registry
+def test_identity_token_from_auth_file(token_registry: RegistryServer, repo_name: str, tmp_path: Path) -> None:
+    server = token_registry
+    assert server.token_server is not None
+    with _ref(server.ref(f"{repo_name}:1")).new_destination(server.options()) as dest:
+        pushed = write_random_image(dest, seed=9)
+    refresh = "refresh-" + repo_name.replace("/", "-")
+    server.token_server.refresh_tokens[refresh] = "alice"
+    authfile = tmp_path / "auth.json"
+    entry = {"auth": base64.b64encode(b"<token>:").decode(), "identitytoken": refresh}
+    authfile.write_text(json.dumps({"auths": {server.host: entry}}))
+    options = server.options(creds=None, authfile=str(authfile))
+    before = len(server.token_server.requests)
+    with _ref(server.ref(f"{repo_name}:1")).new_source(options) as src:
+        assert src.manifest()[0] == pushed.raw
+    asked = server.token_server.requests[before:]
+    assert [(r.user, r.scopes, r.granted) for r in asked] == [("alice", (f"repository:{repo_name}:pull",), True)]

@@ -93,6 +93,8 @@ class TokenServer:
         self.lifetime = lifetime
         self.anonymous_pull = anonymous_pull
         self.requests: list[TokenRequest] = []
+        #: OAuth2 refresh tokens (what ``docker login`` stores as "identitytoken") -> user
+        self.refresh_tokens: dict[str, str] = {}
         #: how many of the next tokens to issue already expired (while claiming ``expires_in``),
         #: as a revoked or early-expired token looks to a client
         self.expired_tokens = 0
@@ -222,5 +224,24 @@ def _handler(server: TokenServer) -> type[BaseHTTPRequestHandler]:
             token = server.issue(user, scopes)
             issued = dt.datetime.now(dt.UTC).isoformat()
             self._send(200, {"token": token, "access_token": token, "expires_in": server.lifetime, "issued_at": issued})
+
+        def do_POST(self) -> None:
+            # OAuth2 token endpoint: grant_type=refresh_token (identity tokens) or password
+            length = int(self.headers.get("Content-Length") or 0)
+            form = parse_qs(self.rfile.read(length).decode())
+            scopes = " ".join(form.get("scope", [])).split()
+            grant = form.get("grant_type", [""])[0]
+            user: str | None = None
+            if grant == "refresh_token":
+                user = server.refresh_tokens.get(form.get("refresh_token", [""])[0])
+            elif grant == "password":
+                name, password = form.get("username", [""])[0], form.get("password", [""])[0]
+                user = name if server.users.get(name) == password else None
+            server.requests.append(TokenRequest(user, tuple(scopes), user is not None))
+            if user is None:
+                self._send(401, {"error": "invalid_grant"})
+                return
+            token = server.issue(user, scopes)
+            self._send(200, {"access_token": token, "expires_in": server.lifetime, "scope": " ".join(scopes)})
 
     return Handler
