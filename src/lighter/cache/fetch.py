@@ -54,6 +54,7 @@ def _fetch_list(item: SourceItem, staging: str) -> str:
     """Copy a list index-only into ``staging/index``; returns the path of its bytes."""
     with parse_image_name(item.image_name).new_source(item.transport_options()) as source:
         raw, media_type = _checked_top(source, item)
+        parse_manifest(raw, media_type)  # a malformed manifest is refused here, with lighter's message
         if not is_manifest_list(json.loads(raw)):
             raise NotAManifestListError(
                 f"{item.display} is a single image ({media_type or 'no media type'}), not a manifest list"

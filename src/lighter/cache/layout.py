@@ -93,7 +93,8 @@ class Cache:
     def entries(self) -> list[Entry]:
         """Every entry, images first, each kind sorted by key; temporaries and foreign names are skipped."""
         out: list[Entry] = []
-        for kind, sub in (("image", IMAGES_DIR), ("list", LISTS_DIR)):
+        kinds: tuple[tuple[Kind, str], ...] = (("image", IMAGES_DIR), ("list", LISTS_DIR))
+        for kind, sub in kinds:
             directory = os.path.join(self.root, sub)
             if not os.path.isdir(directory):
                 continue
@@ -102,7 +103,7 @@ class Cache:
                     key = parse_digest(name)
                 except InvalidDigestError:
                     continue  # a temporary, or not ours
-                out.append(self.entry(kind, key))  # type: ignore[arg-type]
+                out.append(self.entry(kind, key))
         return out
 
     # -- writing -----------------------------------------------------------------
