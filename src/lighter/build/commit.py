@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -193,8 +193,3 @@ def commit(
         destination.put_manifest(manifest.raw, manifest.media_type)
         destination.commit()
     return CommitResult(str(dest_ref), manifest.digest, config.digest, manifest, new_layer, new_diff_id)
-
-
-def parse_changes(texts: Sequence[str]) -> list[Change]:
-    """Parse several ``--change`` instructions (errors name the one at fault)."""
-    return [parse_change(text) for text in texts]

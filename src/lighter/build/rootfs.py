@@ -139,6 +139,7 @@ def write_layer_tar(actions: Sequence[Action], out: IO[bytes], names: OwnerNames
     )
     links: dict[tuple[int, int], str] = {}
     for action in actions:
+        tar.members.clear()  # type: ignore[attr-defined]  # TarFile keeps every header otherwise: O(entries) memory
         if isinstance(action, Whiteout):
             head, _, tail = action.path.rpartition("/")
             tar.addfile(_marker(f"{head}/.wh.{tail}" if head else f".wh.{tail}"))
