@@ -30,8 +30,12 @@ def cert_dirs(host: str, cert_dir: str | None) -> list[str]:
 
 def ssl_context(host: str, verify: bool, cert_dir: str | None) -> ssl.SSLContext:
     """An SSL context for ``host``: verifying with the extra CAs, or not verifying at all."""
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-    if not verify:
+    if verify:
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    else:
+        # Nothing will be verified: skip the system CA bundle, whose parsing (and freeing)
+        # costs ~40 ms per client, twice per registry-to-registry copy.
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     for directory in cert_dirs(host, cert_dir):
