@@ -35,6 +35,12 @@ Algorithm = Literal["gzip", "zstd", "none"]
 Detected = Literal["gzip", "zstd", "none", "xz", "bzip2"]
 
 CHUNK: Final = 1024 * 1024
+#: zstd compresses on two worker threads of its own (C code, no GIL), so one large layer is not held
+#: to one core: recompressing a 1 GiB image runs ~25 % faster on 2 cores (more cores serve the other
+#: blobs copied in parallel).  The output is the same for any number of workers >= 1; 1 MiB jobs keep
+#: each stream's buffers near 10 MiB (the default 8 MiB jobs cost ~50 MiB a stream, ~300 MiB for 6).
+ZSTD_WORKERS: Final = 2
+ZSTD_JOB_SIZE: Final = 1024 * 1024
 _MAGIC: Final[tuple[tuple[bytes, Detected], ...]] = (
     (b"\x1f\x8b", "gzip"),
     (b"\x28\xb5\x2f\xfd", "zstd"),
@@ -161,8 +167,10 @@ def compressed(source: IO[bytes], algorithm: Algorithm, level: int | None = None
     if algorithm == "gzip":
         return _GzipCompressingReader(source, level)  # type: ignore[return-value]
     if algorithm == "zstd":
-        compressor = zstandard.ZstdCompressor(level=3 if level is None else level)
-        reader: IO[bytes] = compressor.stream_reader(source, read_size=CHUNK)
+        params = zstandard.ZstdCompressionParameters.from_level(
+            3 if level is None else level, threads=ZSTD_WORKERS, job_size=ZSTD_JOB_SIZE
+        )
+        reader: IO[bytes] = zstandard.ZstdCompressor(compression_params=params).stream_reader(source, read_size=CHUNK)
         return reader
     if algorithm == "none":
         return source
