@@ -63,10 +63,12 @@ class Scenario:
     #: what bounds it: "pull" / "push" (a curl limit), "client" (ratio goal), "" (no bytes move)
     bound: str = ""
     same_digest: bool = True
+    #: skopeo mounts only blobs its blob info cache knows: give it one that has seen the source
+    skopeo_warm_cache: bool = False
 
 
 SCENARIOS = (
-    Scenario("mount", "registry→registry, same registry (mount)", "A", "A"),
+    Scenario("mount", "registry→registry, same registry (mount)", "A", "A", skopeo_warm_cache=True),
     Scenario("r2r", "registry→registry, second registry", "A", "B", bound="push"),
     Scenario("r2oci", "registry→oci:", "A", "oci", bound="pull"),
     Scenario("oci2r", "oci:→registry", "oci", "B", bound="push"),
@@ -91,6 +93,8 @@ class Setup:
     b: RegistryServer
     blobs: list[Blob]
     skopeo_isolation: list[str]
+    #: a skopeo blob info cache that has seen the source's blobs (copied into each run's cache)
+    warm_cache: Path | None = None
 
     @property
     def total_bytes(self) -> int:
@@ -147,7 +151,29 @@ def prepare(work: Path, a: RegistryServer, b: RegistryServer, size_mb: int) -> S
     copy_image(f"oci:{work / 'src-oci'}:bench", a.ref(SOURCE_REPO + ":latest"), dst_options=plain)
     blobs = _blobs_of(work / "src-oci")
     say(f"image: {len(blobs)} blobs, {sum(x.size for x in blobs) / 1e6:.0f} MB; pushed to {a.host}/{SOURCE_REPO}")
-    return Setup(work, a, b, blobs, _skopeo_isolation(work))
+    setup = Setup(work, a, b, blobs, _skopeo_isolation(work))
+    setup.warm_cache = _warm_skopeo_cache(setup)
+    return setup
+
+
+def _warm_skopeo_cache(setup: Setup) -> Path:
+    """A cache filled by one skopeo pull of the source: it then knows where the source's blobs live."""
+    cache = setup.work / "skopeo-warm-cache"
+    cache.mkdir()
+    target = setup.work / "warm-pull"
+    argv = ["skopeo", "copy", "-q", "--src-tls-verify=false", setup.a.ref(SOURCE_REPO + ":latest"), f"dir:{target}"]
+    run(_isolated(setup, cache, argv), _skopeo_env(cache), "skopeo (warming its cache)")
+    shutil.rmtree(target)
+    return cache
+
+
+def _isolated(setup: Setup, cache: Path, argv: list[str]) -> list[str]:
+    """``argv`` run with ``cache`` as skopeo's blob info cache directory."""
+    return [*setup.skopeo_isolation, str(cache), *argv] if setup.skopeo_isolation else argv
+
+
+def _skopeo_env(cache: Path) -> dict[str, str]:
+    return {**os.environ, "XDG_DATA_HOME": str(cache)}  # rootless skopeo keeps its cache there
 
 
 # -- running --------------------------------------------------------------------
@@ -170,10 +196,14 @@ def run_once(setup: Setup, scenario: Scenario, tool: str, results: Results) -> R
     env = dict(os.environ)
     cache = setup.work / f"cache-{token}"
     if tool == "skopeo":
-        cache.mkdir()
-        env["XDG_DATA_HOME"] = str(cache)  # rootless skopeo's cache lives here
-        if setup.skopeo_isolation:
-            argv = [*setup.skopeo_isolation, str(cache), *argv]
+        if scenario.skopeo_warm_cache and setup.warm_cache is not None:
+            shutil.copytree(setup.warm_cache, cache)
+        else:
+            cache.mkdir()
+        env, argv = _skopeo_env(cache), _isolated(setup, cache, argv)
+    # Start from a clean page cache: on ext4 an fsync waits for every dirty block of the journal
+    # transaction, so the previous run's (or registry's) unflushed writes would be billed to this one.
+    os.sync()
     try:
         result = run(argv, env, f"{tool} ({scenario.key})")
         results.digests.setdefault((scenario.key, tool), Path(digestfile).read_text().strip())
@@ -186,6 +216,7 @@ def run_once(setup: Setup, scenario: Scenario, tool: str, results: Results) -> R
 
 def run_round(setup: Setup, scenarios: Sequence[Scenario], number: int, results: Results) -> None:
     a_url, b_url = setup.a.url, setup.b.url
+    os.sync()  # as before each run (run_once)
     results.pull.append(pull_limit(a_url, SOURCE_REPO, setup.blobs, str(setup.work / "curl")))
     results.push.append(push_limit(b_url, setup.blobs))
     pulls, pushes = _limit_text(results.pull[-1], setup), _limit_text(results.push[-1], setup)
@@ -313,6 +344,8 @@ def _chosen(spec: str) -> list[Scenario]:
 
 @contextlib.contextmanager
 def _workdir(parent: str | None) -> Iterator[Path]:
+    if parent:
+        os.makedirs(parent, exist_ok=True)
     path = Path(tempfile.mkdtemp(prefix="lighter-bench-copy-", dir=parent))
     try:
         yield path
