@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-DEBS   := skopeo umoci docker-registry
+DEBS   := skopeo umoci docker-registry curl time
 PYTEST_ARGS ?=
 
 .PHONY: demo test lint unit bench debs clean
