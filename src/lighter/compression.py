@@ -167,6 +167,11 @@ def compressed(source: IO[bytes], algorithm: Algorithm, level: int | None = None
     if algorithm == "gzip":
         return _GzipCompressingReader(source, level)  # type: ignore[return-value]
     if algorithm == "zstd":
+        if level is not None and level > zstandard.MAX_COMPRESSION_LEVEL:
+            # from_level would quietly clamp it
+            raise UnsupportedCompressionError(
+                f"zstd compression level {level} is out of range: expected at most {zstandard.MAX_COMPRESSION_LEVEL}"
+            )
         params = zstandard.ZstdCompressionParameters.from_level(
             3 if level is None else level, threads=ZSTD_WORKERS, job_size=ZSTD_JOB_SIZE
         )
