@@ -1,12 +1,13 @@
 """``make bench``: run every benchmark module present, each in its own process.
 
-    python -m bench [--quick] [--size-mb N] [NAME ...]
+    python -m bench [--quick] [--size-mb N] [--rounds N] [NAME ...]
 
 NAMEs choose a subset (``copy``, ``commit``, ``cache`` or the module names);
 ``LIGHTER_BENCH=copy,cache`` does the same.  ``--quick`` (or
 ``LIGHTER_BENCH_QUICK=1``) asks each module for its smoke-test mode: a small
 image and one round, so the whole bench runs in a few minutes.  The modules
-read the environment: ``LIGHTER_BENCH_QUICK`` and ``LIGHTER_BENCH_SIZE_MB``.
+read the environment: ``LIGHTER_BENCH_QUICK``, ``LIGHTER_BENCH_SIZE_MB`` and
+``LIGHTER_BENCH_ROUNDS``.
 A module that fails does not stop the others; the exit code says whether all
 passed.
 """
@@ -33,6 +34,7 @@ def _options(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("names", nargs="*", help=f"modules to run (default all of {', '.join(MODULES)})")
     parser.add_argument("--quick", action="store_true", help="small sizes, one round (LIGHTER_BENCH_QUICK=1)")
     parser.add_argument("--size-mb", type=int, default=None, help="data size for every module (LIGHTER_BENCH_SIZE_MB)")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds for every module (LIGHTER_BENCH_ROUNDS)")
     return parser.parse_args(argv)
 
 
@@ -48,6 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         env["LIGHTER_BENCH_QUICK"] = "1"
     if opts.size_mb is not None:
         env["LIGHTER_BENCH_SIZE_MB"] = str(opts.size_mb)
+    if opts.rounds is not None:
+        env["LIGHTER_BENCH_ROUNDS"] = str(opts.rounds)
     failed = []
     for name in names:
         if importlib.util.find_spec(f"bench.{name}") is None:

@@ -1,7 +1,7 @@
 """``lighter copy`` against ``skopeo copy`` on a ~1 GiB image, with the disk's and registry's limits beside.
 
 Run ``python -m bench.bench_copy [--size-mb N] [--rounds N] [--quick] [--scenarios a,b]``
-(``LIGHTER_BENCH_SIZE_MB`` and ``LIGHTER_BENCH_QUICK=1`` do the same as the flags).
+(``LIGHTER_BENCH_SIZE_MB``, ``LIGHTER_BENCH_ROUNDS`` and ``LIGHTER_BENCH_QUICK=1`` do the same as the flags).
 
 Set-up, once per run: a 5-layer image (4 random layers, 1 compressible) is
 generated as a stream into an ``oci:`` layout (bench/image.py), copied to a
@@ -336,7 +336,8 @@ def _options(argv: Sequence[str] | None) -> argparse.Namespace:
     opts = parser.parse_args(argv)
     env_size = os.environ.get("LIGHTER_BENCH_SIZE_MB")
     opts.size_mb = opts.size_mb or (int(env_size) if env_size else (64 if opts.quick else 1024))
-    opts.rounds = opts.rounds or (1 if opts.quick else 3)
+    env_rounds = os.environ.get("LIGHTER_BENCH_ROUNDS")
+    opts.rounds = opts.rounds or (int(env_rounds) if env_rounds else (1 if opts.quick else 3))
     return opts
 
 
