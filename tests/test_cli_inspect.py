@@ -76,9 +76,17 @@ def test_manifest_digest_of_lists(tmp_path: Path, run_lighter: Run, run_tool: Ru
 def test_inspect_list_reports_list_digest_and_instance_fields(tmp_path: Path, run_lighter: Run, run_tool: Run) -> None:
     index = make_oci_index(tmp_path / "src", "multi", platforms=("linux/amd64", "linux/arm64"))
     name = f"oci:{tmp_path / 'src'}:multi"
-    ours = json.loads(_ok(run_lighter("inspect", "--platform", "linux/arm64", name)))
+    result = run_lighter("inspect", "--platform", "linux/arm64", name)
+    ours = json.loads(_ok(result))
     assert ours["Digest"] == str(index.digest)
     assert ours["Architecture"] == "arm64"
+    arm64 = next(m for m in index.manifests if m.platform is not None and m.platform.architecture == "arm64")
+    assert result.stderr.strip() == (
+        "note: this is a manifest list of 2 instances: Digest is the list's, the other fields describe "
+        f"the linux/arm64 instance {arm64.digest} (--all-platforms lists them all)"
+    )
+    make_oci_image(tmp_path / "single", "v1", layer_sizes=(100,))
+    assert run_lighter("inspect", f"oci:{tmp_path / 'single'}:v1").stderr == ""
     rows = json.loads(_ok(run_lighter("inspect", "--all-platforms", name)))
     assert [r["Platform"] for r in rows] == ["linux/amd64", "linux/arm64"]
     assert [r["Digest"] for r in rows] == [str(m.digest) for m in index.manifests]

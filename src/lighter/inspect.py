@@ -113,7 +113,23 @@ def _fields_from_schema1(image: Schema1Manifest) -> dict[str, Any]:
 
 def inspect_source(source: ImageSource, platform: Platform | None = None, tags: bool = True) -> dict[str, Any]:
     """skopeo inspect's JSON object for what ``source`` names."""
-    resolved = resolve(source, platform)
+    return inspect_resolved(source, resolve(source, platform), tags)
+
+
+def list_note(resolved: ResolvedImage) -> str | None:
+    """For a list, the sentence saying which fields are the list's and which the chosen instance's."""
+    if resolved.chosen is None or not isinstance(resolved.top, Index):
+        return None
+    platform = next((str(d.platform) for d in resolved.top.manifests if d.digest == resolved.chosen and d.platform), "")
+    chosen = f"the {platform} instance {resolved.chosen}" if platform else f"the instance {resolved.chosen}"
+    return (
+        f"note: this is a manifest list of {len(resolved.top.manifests)} instances: Digest is the list's, "
+        f"the other fields describe {chosen} (--all-platforms lists them all)"
+    )
+
+
+def inspect_resolved(source: ImageSource, resolved: ResolvedImage, tags: bool = True) -> dict[str, Any]:
+    """skopeo inspect's JSON object for an image already resolved by :func:`resolve`."""
     ref = source.reference
     out: dict[str, Any] = {}
     name = docker_name(ref)

@@ -9,7 +9,7 @@ import click
 from lighter.cli.common import print_json, write_raw
 from lighter.cli.options import registry_options, retry_options, side_options, store_root_option
 from lighter.errors import ManifestNotFoundError
-from lighter.inspect import config_json, inspect_platforms, inspect_source
+from lighter.inspect import config_json, inspect_platforms, inspect_resolved, list_note, resolve
 from lighter.manifest import manifest_digest, parse_manifest
 from lighter.platform import parse_platform
 from lighter.transports import parse_image_name
@@ -46,7 +46,11 @@ def inspect_command(
         if all_platforms:
             print_json(inspect_platforms(source))
             return
-        print_json(inspect_source(source, platform, tags=not no_tags))
+        resolved = resolve(source, platform)
+        print_json(inspect_resolved(source, resolved, tags=not no_tags))
+        note = list_note(resolved)
+        if note:
+            click.echo(note, err=True)
 
 
 @click.command("manifest-digest")
