@@ -16,6 +16,7 @@ import zstandard
 from lighter.compression import (
     CHUNK,
     PeekableReader,
+    check_level,
     compressed,
     decompressed,
     detect,
@@ -251,3 +252,33 @@ def test_close_closes_the_source() -> None:
 
 def test_chunk_is_one_mib() -> None:
     assert CHUNK == 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "level", "message"),
+    [
+        ("gzip", 10, "gzip compression level 10 is out of range: expected 0-9"),
+        ("gzip", -1, "gzip compression level -1 is out of range: expected 0-9"),
+        ("zstd", 23, "zstd compression level 23 is out of range: expected 1-22"),
+        ("zstd", 0, "zstd compression level 0 is out of range: expected 1-22"),
+        ("none", 3, "a compression level (3) needs gzip or zstd compression, got none"),
+        (None, 3, "a compression level (3) needs gzip or zstd compression, got no compression format"),
+    ],
+)
+def test_levels_out_of_range_are_refused(algorithm: str | None, level: int, message: str) -> None:
+    with pytest.raises(UnsupportedCompressionError) as caught:
+        check_level(algorithm, level)
+    assert str(caught.value) == message
+    if algorithm in ("gzip", "zstd"):
+        with pytest.raises(UnsupportedCompressionError):
+            compressed(io.BytesIO(b"x"), algorithm, level)  # type: ignore[arg-type]
+
+
+def test_levels_in_range_pass_and_change_the_output() -> None:
+    data = bytes(range(256)) * 4096
+    for algorithm, (low, high) in (("gzip", (1, 9)), ("zstd", (1, 19))):
+        check_level(algorithm, low)
+        fast = _read_all(compressed(io.BytesIO(data), algorithm, low))  # type: ignore[arg-type]
+        small = _read_all(compressed(io.BytesIO(data), algorithm, high))  # type: ignore[arg-type]
+        assert fast != small
+    check_level("none", None)

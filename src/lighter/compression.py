@@ -162,16 +162,36 @@ class _GzipCompressingReader(io.RawIOBase):
         return len(data)
 
 
+#: the levels a user may ask for; zlib's 0-9 for gzip (ISA-L maps them onto its 0-3), zstd's 1-22
+LEVELS: dict[str, range] = {"gzip": range(0, 10), "zstd": range(1, zstandard.MAX_COMPRESSION_LEVEL + 1)}
+
+
+def check_level(algorithm: str | None, level: int | None) -> None:
+    """Refuse a level the algorithm does not have, before anything is written.
+
+    zstandard would clamp an out-of-range level and ISA-L would map it onto
+    its own four, so a typo would silently give another ratio than asked for.
+    """
+    if level is None:
+        return
+    allowed = LEVELS.get(algorithm or "")
+    if allowed is None:
+        raise UnsupportedCompressionError(
+            f"a compression level ({level}) needs gzip or zstd compression, got {algorithm or 'no compression format'}"
+        )
+    if level not in allowed:
+        raise UnsupportedCompressionError(
+            f"{algorithm} compression level {level} is out of range: expected {allowed.start}-{allowed.stop - 1}"
+        )
+
+
 def compressed(source: IO[bytes], algorithm: Algorithm, level: int | None = None) -> IO[bytes]:
     """A stream of ``source`` compressed with ``algorithm`` (``none`` returns it as is)."""
+    if algorithm in LEVELS:
+        check_level(algorithm, level)
     if algorithm == "gzip":
         return _GzipCompressingReader(source, level)  # type: ignore[return-value]
     if algorithm == "zstd":
-        if level is not None and level > zstandard.MAX_COMPRESSION_LEVEL:
-            # from_level would quietly clamp it
-            raise UnsupportedCompressionError(
-                f"zstd compression level {level} is out of range: expected at most {zstandard.MAX_COMPRESSION_LEVEL}"
-            )
         params = zstandard.ZstdCompressionParameters.from_level(
             3 if level is None else level, threads=ZSTD_WORKERS, job_size=ZSTD_JOB_SIZE
         )

@@ -37,7 +37,7 @@ from lighter.build.image import ResolvedImage, resolve_image
 from lighter.build.layers import Limits
 from lighter.build.rootfs import OwnerNames, stream_layer
 from lighter.build.tree import TreeScanner
-from lighter.compression import Algorithm, parse_algorithm
+from lighter.compression import Algorithm, check_level, parse_algorithm
 from lighter.digest import Digest
 from lighter.errors import InvalidInputError, UnsupportedCompressionError, UnsupportedMediaTypeError
 from lighter.manifest import Descriptor, ImageManifest, build_image_manifest
@@ -95,10 +95,11 @@ def _reuse_base_layers(source: ImageSource, dest: ImageDestination, base: Resolv
     return out
 
 
-def _check_options(fmt: str, compression: str, dest: ImageDestination) -> tuple[bool, Algorithm]:
+def _check_options(fmt: str, compression: str, level: int | None, dest: ImageDestination) -> tuple[bool, Algorithm]:
     if fmt not in ("oci", "docker"):
         raise InvalidInputError(f"unknown image format {fmt!r}: expected oci or docker")
     algorithm = parse_algorithm(compression)
+    check_level(algorithm, level)
     oci = fmt == "oci"
     if algorithm == "zstd" and (not oci or not dest.capabilities.supports_zstd):
         where = "Docker v2s2 manifests" if not oci else f"{dest.reference}"
@@ -152,7 +153,7 @@ def commit(
             tree = index_image(base_source, resolved, limits)
         actions = TreeScanner(root, base=tree, clamp=clamp, devices=devices).scan()
         destination = stack.enter_context(dest_ref.new_destination(dest_options))
-        oci, algorithm = _check_options(format, compression, destination)
+        oci, algorithm = _check_options(format, compression, compression_level, destination)
         layers: list[Descriptor] = []
         diff_ids: list[Digest] = []
         if resolved is not None and base_source is not None:

@@ -31,7 +31,7 @@ import zstandard
 
 from lighter.build.pipe import CHUNK, BytePipe, DigestingReader, PipeClosedError
 from lighter.build.tree import Action, Opaque, TreeEntry, Whiteout, clamp_mtime
-from lighter.compression import Algorithm, compressed
+from lighter.compression import Algorithm, check_level, compressed
 from lighter.digest import Digest
 from lighter.errors import DigestMismatchError, RootfsError, UnsupportedCompressionError
 from lighter.manifest import Descriptor
@@ -165,6 +165,7 @@ def write_layer_tar(actions: Sequence[Action], out: IO[bytes], names: OwnerNames
 def compressing_reader(source: DigestingReader, algorithm: Algorithm, level: int | None, threads: int) -> IO[bytes]:
     """``source`` compressed; zstd runs its own worker threads (output independent of their number)."""
     if algorithm == "zstd":
+        check_level(algorithm, level)
         compressor = zstandard.ZstdCompressor(level=3 if level is None else level, threads=max(threads, 1))
         reader: IO[bytes] = compressor.stream_reader(cast(IO[bytes], source), read_size=CHUNK)
         return reader

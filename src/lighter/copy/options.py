@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from lighter.compression import Algorithm
+from lighter.compression import Algorithm, check_level
 from lighter.copy.progress import Progress
 from lighter.digest import Digest
 from lighter.platform import Platform
@@ -34,3 +34,6 @@ class CopyOptions:
     parallel: int = 6
     system_platform: Platform | None = None
     progress: Progress | None = None
+
+    def __post_init__(self) -> None:
+        check_level(self.compression, self.compression_level)
