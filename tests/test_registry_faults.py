@@ -15,7 +15,7 @@ from lighter.errors import DigestMismatchError, RegistryTransientError
 from lighter.manifest import Descriptor, ImageManifest
 from lighter.testing.random import write_random_image
 from lighter.transports import parse_image_name
-from lighter.transports.registry import RegistryReference
+from lighter.transports.registry import RegistryReference, list_tags
 from lighter.transports.registry.body import BlobReader
 from tests.faultproxy import FaultProxy
 from tests.fixtures_registry import RegistryServer
@@ -76,6 +76,30 @@ def test_503_then_success_within_retry_times(registry: RegistryServer, repo_name
     with source, pytest.raises(RegistryTransientError) as info:
         source.manifest()
     assert "503" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_5xx_after_retries_names_the_request_not_unknown(
+    registry: RegistryServer, repo_name: str, fault_proxy: Proxy
+) -> None:
+    """A registry that stays down is "answered 503 for manifest NAME:TAG", never "manifest unknown"."""
+    pushed = push(registry, f"{repo_name}:1", sizes=(100,))
+    proxy = fault_proxy(registry)
+    injected = "(UNAVAILABLE: injected failure)"
+    proxy.fail(times=2, status=503, contains="/manifests/")
+    with ref(proxy.ref(f"{repo_name}:1")).new_source(proxy.options(retry_times=1)) as src:
+        with pytest.raises(RegistryTransientError) as info:
+            src.manifest()
+        assert str(info.value) == f"{proxy.host} answered 503 for manifest {repo_name}:1 {injected}"
+        assert info.value.status == 503
+        layer = pushed.layers[0]
+        proxy.fail(times=2, status=502, contains=str(layer.digest))
+        with pytest.raises(RegistryTransientError) as info:
+            src.blob(layer)
+        assert str(info.value) == f"{proxy.host} answered 502 for blob {repo_name}@{layer.digest} {injected}"
+    proxy.fail(times=1, status=500, contains="/tags/list")
+    with pytest.raises(RegistryTransientError) as info:
+        list_tags(ref(proxy.ref(repo_name)), proxy.options(retry_times=0))
+    assert str(info.value) == f"{proxy.host} answered 500 for repository {repo_name} {injected}"
 
 
 def test_retry_after_is_honoured(registry: RegistryServer, repo_name: str, fault_proxy: Proxy) -> None:

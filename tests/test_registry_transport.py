@@ -150,13 +150,17 @@ def test_missing_manifest_and_blob(registry: RegistryServer, repo_name: str) -> 
     with source(registry, f"{repo_name}:nope") as src:
         with pytest.raises(ManifestNotFoundError) as info:
             src.manifest()
-        assert f"manifest unknown: {repo_name}:nope" in str(info.value)
+        assert str(info.value) == f"manifest unknown: {repo_name}:nope on {registry.host}"
         assert src.head_manifest() is None
         with pytest.raises(ManifestNotFoundError):
             src.top_digest()
         ghost = Descriptor(mt.OCI_LAYER_GZIP, digest_bytes(b"ghost"), 5)
-        with pytest.raises(BlobNotFoundError):
+        with pytest.raises(BlobNotFoundError) as blob_info:
             src.blob(ghost)
+        assert str(blob_info.value) == f"blob unknown: {repo_name}@{ghost.digest} on {registry.host}"
+    with source(registry, f"{repo_name}@{ghost.digest}") as src, pytest.raises(ManifestNotFoundError) as info:
+        src.manifest()
+    assert str(info.value) == f"manifest unknown: {repo_name}@{ghost.digest} on {registry.host}"
 
 
 def test_put_blob_verifies_before_commit(registry: RegistryServer, repo_name: str) -> None:
@@ -197,8 +201,9 @@ def test_list_tags_pagination(registry: RegistryServer, repo_name: str, fault_pr
     with source(registry, repo_name) as src:
         assert sorted(src.repo_tags()) == tags
     unknown = parse_image_name(registry.ref(f"{repo_name}-none"))
-    with pytest.raises(ImageNotFoundError):
+    with pytest.raises(ImageNotFoundError) as info:
         unknown.list_tags(registry.options())
+    assert str(info.value) == f"repository unknown: {repo_name}-none on {registry.host}"
 
 
 def test_delete(registry: RegistryServer, repo_name: str) -> None:

@@ -47,6 +47,16 @@ def registry_message(body: bytes) -> str:
     return " ".join(summary.split())[:_MAX_MESSAGE]
 
 
+def unknown(what: str) -> str:
+    """``manifest app:1`` -> ``manifest unknown: app:1``: the distribution spec's wording for a 404.
+
+    >>> unknown("blob app@sha256:0")
+    'blob unknown: app@sha256:0'
+    """
+    kind, sep, name = what.partition(" ")
+    return f"{kind} unknown: {name}" if sep else f"{what} unknown"
+
+
 def raise_for_status(
     status: int,
     body: bytes,
@@ -57,7 +67,11 @@ def raise_for_status(
     not_found: type[NotFoundError] | None = None,
     had_credentials: bool = False,
 ) -> NoReturn:
-    """Raise the exception for a failed request on ``what`` (e.g. ``manifest unknown: app:1``)."""
+    """Raise the exception for a failed request on ``what`` (``manifest app:1``, ``blob app@sha256:...``).
+
+    ``what`` is neutral: only a 404 (with a ``not_found`` class) says "unknown"
+    (``manifest unknown: app:1``), so a 503 reads "HOST answered 503 for manifest app:1".
+    """
     detail = registry_message(body)
     suffix = f" ({detail})" if detail else ""
     error: LighterError
@@ -69,7 +83,7 @@ def raise_for_status(
     elif status == 403:
         error = AuthenticationError(f"access denied to {repository} on {host}{suffix}", status)
     elif status == 404 and not_found is not None:
-        error = not_found(f"{what} on {host}")
+        error = not_found(f"{unknown(what)} on {host}")
     elif status == 405:
         error = UnsupportedError(f"{host} does not allow this operation on {what}{suffix}")
     elif status == 429 or status >= 500:

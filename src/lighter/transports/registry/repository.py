@@ -103,7 +103,7 @@ class Repository:
             "GET", f"/v2/{self.name}/manifests/{ref}", scopes=[self.scope("pull")], headers={"Accept": ACCEPT}
         )
         if resp.status != 200:
-            self._fail(resp, f"manifest unknown: {self._what(ref)}", ManifestNotFoundError)
+            self._fail(resp, f"manifest {self._what(ref)}", ManifestNotFoundError)
         length = resp.headers.get("Content-Length", "")
         if length.isdigit() and int(length) > MAX_MANIFEST_SIZE:
             discard(resp)
@@ -167,7 +167,7 @@ class Repository:
             "DELETE", f"/v2/{self.name}/manifests/{digest}", scopes=[self.scope("delete")], headers={"Accept": ACCEPT}
         )
         if resp.status not in (200, 202):
-            self._fail(resp, f"manifest unknown: {self._what(str(digest))}", ManifestNotFoundError)
+            self._fail(resp, f"manifest {self._what(str(digest))}", ManifestNotFoundError)
         discard(resp)
 
     # -- blobs ---------------------------------------------------------------
@@ -193,7 +193,7 @@ class Repository:
             follow_redirects=True,
         )
         if resp.status not in (200, 206) or (resp.status == 206 and not offset):
-            self._fail(resp, f"blob unknown: {self.name}@{digest}", BlobNotFoundError)
+            self._fail(resp, f"blob {self.name}@{digest}", BlobNotFoundError)
         return resp
 
     def get_blob(self, descriptor: Descriptor) -> BlobReader:
@@ -214,7 +214,7 @@ class Repository:
         for _ in range(MAX_TAG_PAGES):
             resp = self.client.request("GET", path, scopes=[self.scope("pull")], headers={"Accept": "application/json"})
             if resp.status != 200:
-                self._fail(resp, f"repository unknown: {self.name}", ImageNotFoundError)
+                self._fail(resp, f"repository {self.name}", ImageNotFoundError)
             link = resp.headers.get("Link", "")
             tags.extend(_tags_of(read_body(resp), self.name))
             match = _LINK_NEXT.search(link)
