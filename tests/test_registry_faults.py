@@ -150,6 +150,27 @@ def test_flipped_byte_fails_with_both_digests(
         assert not any(str(pushed.layers[0].digest) in e.path and e.method == "PUT" for e in second.requests(mark))
 
 
+def test_manifest_by_tag_is_checked_against_docker_content_digest(
+    registry: RegistryServer, repo_name: str, fault_proxy: Proxy
+) -> None:
+    """By tag there is no digest to ask for: the registry's Docker-Content-Digest is what catches a flipped byte."""
+    pushed = push(registry, f"{repo_name}:1", sizes=(100,))
+    proxy = fault_proxy(registry)
+    proxy.flip_byte(offset=40, contains=f"/{repo_name}/manifests/1", times=1)
+    with ref(proxy.ref(f"{repo_name}:1")).new_source(proxy.options()) as src:
+        with pytest.raises(DigestMismatchError) as info:
+            src.manifest()
+        flipped = bytearray(pushed.raw)
+        flipped[40] ^= 0xFF
+        assert str(info.value) == (
+            f"digest mismatch for manifest {repo_name}:1: expected {pushed.digest}, got {digest_bytes(bytes(flipped))}"
+        )
+        assert (info.value.expected, info.value.actual) == (str(pushed.digest), str(digest_bytes(bytes(flipped))))
+        # the rule is spent: the same source reads the true bytes
+        assert src.manifest()[0] == pushed.raw
+    assert proxy.count("GET", f"/{repo_name}/manifests/1", status=200) == 2
+
+
 def test_redirect_drops_authorization(registry: RegistryServer, repo_name: str, fault_proxy: Proxy) -> None:
     pushed = push(registry, f"{repo_name}:1", sizes=(2000,))
     storage = fault_proxy(registry)  # plays the storage backend on another host:port
