@@ -14,6 +14,7 @@ from typing import Any
 
 from lighter import mediatype as mt
 from lighter.digest import Digest
+from lighter.errors import InvalidManifestError
 from lighter.manifest import (
     COMPRESSION_ANNOTATION,
     ImageConfig,
@@ -66,7 +67,9 @@ def resolve(source: ImageSource, platform: Platform | None = None) -> ResolvedIm
     inst_raw, inst_type = source.manifest(chosen.digest)
     image = parse_manifest(inst_raw, inst_type or chosen.media_type)
     if isinstance(image, Index):
-        raise ValueError(f"instance {chosen.digest} is itself a manifest list")
+        raise InvalidManifestError(
+            f"instance {chosen.digest} of the list is itself a manifest list, expected an image manifest"
+        )
     return ResolvedImage(raw, top, inst_raw, image, chosen.digest)
 
 

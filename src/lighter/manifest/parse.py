@@ -60,6 +60,30 @@ def guess_media_type(raw: bytes) -> str:
     return _guess(_load(raw))
 
 
+def _kind(media_type: str) -> str:
+    if mt.is_schema1(media_type):
+        return "a schema 1 manifest"
+    return "a manifest list" if media_type in mt.INDEX_TYPES else "an image manifest"
+
+
+def _check_declared(declared: str, body_type: str, explicit: bool) -> None:
+    """Refuse a body that is not what the transport said it is.
+
+    With a ``mediaType`` in the body the two must be equal (both schema 1
+    types count as one); without one the body's shape (``manifests`` or
+    not, ``schemaVersion``) must at least be the same kind as the declared
+    type, so an index is never handled as an image or the other way round.
+    """
+    if explicit:
+        if declared != body_type and not (mt.is_schema1(declared) and mt.is_schema1(body_type)):
+            raise InvalidManifestError(f"manifest declares media type {body_type} but was served as {declared}")
+        return
+    if _kind(declared) != _kind(body_type):
+        raise InvalidManifestError(
+            f"manifest was served as {declared} ({_kind(declared)}) but its body is {_kind(body_type)}"
+        )
+
+
 def parse_manifest(raw: bytes, media_type: str | None = None) -> Manifest:
     """Parse manifest bytes.  ``media_type`` is what the transport declared, if anything.
 
@@ -67,14 +91,8 @@ def parse_manifest(raw: bytes, media_type: str | None = None) -> Manifest:
     """
     data = _load(raw)
     body_type = _guess(data)
-    if (
-        media_type
-        and media_type in mt.MANIFEST_TYPES
-        and "mediaType" in data
-        and media_type != body_type
-        and not (mt.is_schema1(media_type) and mt.is_schema1(body_type))
-    ):
-        raise InvalidManifestError(f"manifest declares media type {body_type} but was served as {media_type}")
+    if media_type and media_type in mt.MANIFEST_TYPES:
+        _check_declared(media_type, body_type, "mediaType" in data)
     if mt.is_schema1(body_type):
         return Schema1Manifest.from_json(data, raw)
     if body_type in mt.INDEX_TYPES:
