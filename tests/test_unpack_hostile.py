@@ -11,7 +11,10 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import shutil
+import stat
 import tarfile
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,18 +35,48 @@ from tests.test_build_helpers import add_member, layer_tar, write_layers_image
 Build = Callable[[tarfile.TarFile], None]
 
 
+VICTIM_MTIME = 1_000_000
+VICTIM_XATTR = ("user.victim", b"original")
+
+
 def _sandbox(tmp_path: Path) -> tuple[Path, Path]:
+    """``sandbox/victim`` (a file and a subdirectory, with known modes, mtimes and an xattr) beside ROOTFS."""
     sandbox = tmp_path / "sandbox"
     victim = sandbox / "victim"
-    victim.mkdir(parents=True)
+    (victim / "sub").mkdir(parents=True)
     (victim / "keep.txt").write_text("untouched\n")
+    for path, mode in ((victim / "keep.txt", 0o644), (victim / "sub", 0o755), (victim, 0o755)):
+        os.chmod(path, mode)
+        os.setxattr(path, *VICTIM_XATTR)
+        os.utime(path, (VICTIM_MTIME, VICTIM_MTIME))
     return sandbox, victim
+
+
+def _victim_state(victim: Path) -> dict[str, tuple[object, ...]]:
+    """name → (mode, uid, gid, mtime, xattrs) of the victim and everything in it."""
+    state: dict[str, tuple[object, ...]] = {}
+    for path in (victim, *sorted(victim.rglob("*"))):
+        st = os.lstat(path)
+        xattrs = sorted(
+            (n, os.getxattr(path, n, follow_symlinks=False)) for n in os.listxattr(path, follow_symlinks=False)
+        )
+        state[str(path.relative_to(victim))] = (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_mtime, xattrs)
+    return state
+
+
+def _assert_victim_untouched(victim: Path) -> None:
+    owner = (os.getuid(), os.getgid())
+    assert _victim_state(victim) == {
+        ".": (0o755, *owner, VICTIM_MTIME, [VICTIM_XATTR]),
+        "keep.txt": (0o644, *owner, VICTIM_MTIME, [VICTIM_XATTR]),
+        "sub": (0o755, *owner, VICTIM_MTIME, [VICTIM_XATTR]),
+    }
+    assert (victim / "keep.txt").read_text() == "untouched\n"
 
 
 def _assert_nothing_written(tmp_path: Path, sandbox: Path, victim: Path) -> None:
     assert sorted(p.name for p in sandbox.iterdir()) == ["victim"], "ROOTFS or a temporary directory was left"
-    assert sorted(p.name for p in victim.iterdir()) == ["keep.txt"]
-    assert (victim / "keep.txt").read_text() == "untouched\n"
+    _assert_victim_untouched(victim)
     assert not (tmp_path / "escaped").exists()
 
 
@@ -125,7 +158,7 @@ def test_absolute_symlink_stays_inside(tmp_path: Path) -> None:
     name = write_layers_image(tmp_path / "layout", "ok", [layer_tar(build)])
     unpack(name, sandbox / "rootfs")
     assert (sandbox / "rootfs" / str(victim).lstrip("/") / "inside.txt").read_bytes() == b"x"
-    assert sorted(p.name for p in victim.iterdir()) == ["keep.txt"]
+    _assert_victim_untouched(victim)
 
 
 def test_hardlink_escape(tmp_path: Path) -> None:
@@ -290,7 +323,104 @@ def test_final_symlink_is_replaced_not_followed(tmp_path: Path) -> None:
     name = write_layers_image(tmp_path / "layout", "ok", [layer_tar(first), layer_tar(second)])
     unpack(name, sandbox / "rootfs")
     assert (sandbox / "rootfs" / "target").read_bytes() == b"overwritten"
-    assert (victim / "keep.txt").read_text() == "untouched\n"
+    _assert_victim_untouched(victim)
+
+
+_HOSTILE_DIR_META = {"mode": 0o700, "uid": 4321, "gid": 4321, "mtime": 12345}
+
+
+def _hostile_sub(tar: tarfile.TarFile) -> None:
+    """``x/sub/`` with metadata that must never reach the victim's ``sub`` (applied at the end of the layer)."""
+    info = tarfile.TarInfo("x/sub")
+    info.type = tarfile.DIRTYPE
+    for key, value in _HOSTILE_DIR_META.items():
+        setattr(info, key, value)
+    info.pax_headers = {"SCHILY.xattr.user.victim": "pwned"}
+    tar.addfile(info)
+
+
+def _dir_meta_case(tmp_path: Path, layers: list[bytes], link: str) -> None:
+    """Unpacking succeeds (``x`` is a symlink at the end), and the victim's metadata is untouched."""
+    sandbox, victim = _sandbox(tmp_path)
+    name = write_layers_image(tmp_path / "layout", "evil", layers)
+    unpack(name, sandbox / "rootfs")
+    assert os.readlink(sandbox / "rootfs" / "x") == link
+    _assert_victim_untouched(victim)
+
+
+def test_directory_metadata_not_applied_through_a_parent_replaced_by_a_symlink(tmp_path: Path) -> None:
+    """The auditor's repro: ``x/``, ``x/sub/`` (mode, owner, mtime, xattr), then ``x`` → a directory outside."""
+    victim = tmp_path / "sandbox" / "victim"
+
+    def build(tar: tarfile.TarFile) -> None:
+        add_member(tar, "x", type=tarfile.DIRTYPE, mode=0o755)
+        _hostile_sub(tar)
+        add_member(tar, "x", type=tarfile.SYMTYPE, linkname=str(victim))
+
+    _dir_meta_case(tmp_path, [layer_tar(build)], str(victim))
+
+
+def test_directory_metadata_not_applied_through_a_chain_of_symlinks(tmp_path: Path) -> None:
+    def build(tar: tarfile.TarFile) -> None:
+        add_member(tar, "x", type=tarfile.DIRTYPE, mode=0o755)
+        _hostile_sub(tar)
+        add_member(tar, "x", type=tarfile.SYMTYPE, linkname="y")
+        add_member(tar, "y", type=tarfile.SYMTYPE, linkname="z")
+        add_member(tar, "z", type=tarfile.SYMTYPE, linkname="../victim")  # host-relative: beside ROOTFS
+
+    _dir_meta_case(tmp_path, [layer_tar(build)], "y")
+
+
+def test_directory_metadata_not_applied_through_a_symlink_in_a_later_layer(tmp_path: Path) -> None:
+    victim = tmp_path / "sandbox" / "victim"
+
+    def first(tar: tarfile.TarFile) -> None:
+        add_member(tar, "x", type=tarfile.DIRTYPE, mode=0o755)
+        add_member(tar, "x/sub", type=tarfile.DIRTYPE, mode=0o755)
+
+    def second(tar: tarfile.TarFile) -> None:
+        _hostile_sub(tar)
+        add_member(tar, "x", type=tarfile.SYMTYPE, linkname=str(victim))
+
+    _dir_meta_case(tmp_path, [layer_tar(first), layer_tar(second)], str(victim))
+
+
+def test_directory_metadata_of_the_last_entry_wins(tmp_path: Path) -> None:
+    def build(tar: tarfile.TarFile) -> None:
+        add_member(tar, "d", type=tarfile.DIRTYPE, mode=0o700, mtime=100)
+        add_member(tar, "d/f", b"x", mode=0o644)
+        add_member(tar, "d", type=tarfile.DIRTYPE, mode=0o751, mtime=200)
+
+    name = write_layers_image(tmp_path / "layout", "twice", [layer_tar(build)])
+    unpack(name, tmp_path / "out")
+    st = os.lstat(tmp_path / "out" / "d")
+    assert (stat.S_IMODE(st.st_mode), st.st_mtime) == (0o751, 200)
+
+
+def test_rootless_directory_without_read_permission_gets_its_metadata(tmp_path: Path) -> None:
+    """Rootless, a directory made unreadable by one layer is still changed by the next (through ``O_PATH``)."""
+    nobody = 65534  # the suite runs as root (as CI does), which may switch to another user and back
+
+    def first(tar: tarfile.TarFile) -> None:
+        add_member(tar, "d", type=tarfile.DIRTYPE, mode=0o300, mtime=100)
+
+    def second(tar: tarfile.TarFile) -> None:
+        add_member(tar, "d", type=tarfile.DIRTYPE, mode=0o755, mtime=200)
+
+    work = Path(tempfile.mkdtemp(prefix="lighter-rootless-"))  # tmp_path's parents are root's alone
+    try:
+        os.chown(work, nobody, nobody)
+        name = write_layers_image(work / "layout", "ro", [layer_tar(first), layer_tar(second)])
+        unpack(name, work / "warm-up")  # every lazily imported module is loaded while still root
+        os.seteuid(nobody)
+        try:
+            unpack(name, work / "out")
+        finally:
+            os.seteuid(0)
+        st = os.lstat(work / "out" / "d")
+        assert (stat.S_IMODE(st.st_mode), st.st_mtime, st.st_uid) == (0o755, 200, nobody)
+    finally:
+        shutil.rmtree(work)
 
 
 def test_oversized_layer_in_memory_is_not_needed(tmp_path: Path) -> None:

@@ -17,12 +17,19 @@ here, component by component with ``lstat``, inside the root:
 * device nodes are created only when running as root and asked to;
 * ownership is applied only as root (as umoci does rootless).
 
-Directory modes and mtimes are applied at the end of each layer, deepest
-first, so that read-only directories can still be filled.
+Directory metadata (owner, mode, xattrs, mtime) is applied at the end of
+each layer, deepest first, so that read-only directories can still be
+filled.  By then a later entry of the layer may have replaced a parent with
+a symlink, so the deferred metadata is never applied by path: each
+directory is reopened from the root one component at a time with
+``O_DIRECTORY | O_NOFOLLOW`` (``dir_fd``) and changed through that file
+descriptor; one whose path no longer leads to a directory inside the root
+was replaced, and its metadata is dropped.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -44,6 +51,9 @@ log = logging.getLogger(__name__)
 
 _MAX_SYMLINK_HOPS: Final = 255
 _OPEN_NEW: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_OPEN_DIR: Final = os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+#: What opening a path component answers when it is no longer a directory (gone, a symlink, a file).
+_REPLACED: Final = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP})
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +81,8 @@ class LayerApplier:
         self.as_root = as_root
         self._cache: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._written: set[tuple[str, ...]] = set()
-        self._dirs: list[tuple[str, tarfile.TarInfo]] = []
+        #: Deferred directory metadata by real path inside the root (a later entry for the same directory wins).
+        self._dirs: dict[tuple[str, ...], tarfile.TarInfo] = {}
         self.root_meta = False
 
     def _path(self, parts: tuple[str, ...]) -> str:
@@ -165,7 +176,7 @@ class LayerApplier:
         if not parts:
             if not info.isdir():
                 raise InvalidLayerError(f"{self.what}: entry {info.name!r} for the root is not a directory")
-            self._dirs.append((self.root, info))
+            self._dirs[()] = info
             self.root_meta = True
             return
         parent = self.resolve(parts[:-1], info.name, create=True)
@@ -183,7 +194,7 @@ class LayerApplier:
         if kind == "dir":
             if not self._clear(path, keep_dir=True):
                 os.mkdir(path, 0o700)
-            self._dirs.append((path, info))
+            self._dirs[real] = info
         elif kind == "file":
             self._clear(path, keep_dir=False)
             self._file(member, path)
@@ -229,9 +240,13 @@ class LayerApplier:
         self._clear(path, keep_dir=False)
         os.link(source, path, follow_symlinks=False)
 
-    def _meta(self, target: str | int, info: tarfile.TarInfo, *, symlink: bool) -> None:
-        """Owner, mode, xattrs and mtime, in that order (chown clears set-id bits)."""
-        follow = isinstance(target, int)  # an open fd: "following" is the only mode os allows
+    def _meta(self, target: str | int, info: tarfile.TarInfo, *, symlink: bool, follow: bool = False) -> None:
+        """Owner, mode, xattrs and mtime, in that order (chown clears set-id bits).
+
+        ``target`` is an open fd, or a path whose parent was just resolved; ``follow`` only for
+        a path that names a pinned inode (``/proc/self/fd/N``).
+        """
+        follow = follow or isinstance(target, int)  # an open fd: "following" is the only mode os allows
         if self.as_root:
             os.chown(target, info.uid, info.gid, follow_symlinks=follow)
         if not symlink:
@@ -246,12 +261,49 @@ class LayerApplier:
         mtime = int(info.mtime // 1) * 1_000_000_000
         os.utime(target, ns=(mtime, mtime), follow_symlinks=follow)
 
-    def finish(self) -> None:
-        """Directory metadata, deepest first, once their content is in place."""
+    def _open_dir(self, parts: tuple[str, ...]) -> tuple[int, bool] | None:
+        """An fd on directory ``parts``, reached from the root without following any symlink.
+
+        None when the path no longer leads to a directory (a later entry replaced it).  The
+        bool says the fd is an ``O_PATH`` one: rootless, a directory without read permission
+        cannot be opened for reading, and is then changed through ``/proc/self/fd``.
+        """
+        fd = os.open(self.root, os.O_RDONLY | _OPEN_DIR)
+        path_only = False
         try:
-            for path, info in reversed(self._dirs):
-                if os.path.isdir(path) and not os.path.islink(path):
-                    self._meta(path, info, symlink=False)
+            for i, part in enumerate(parts):
+                last = i == len(parts) - 1
+                try:
+                    child = os.open(part, (os.O_RDONLY if last else os.O_PATH) | _OPEN_DIR, dir_fd=fd)
+                except PermissionError:
+                    if not last:
+                        raise
+                    child, path_only = os.open(part, os.O_PATH | _OPEN_DIR, dir_fd=fd), True
+                os.close(fd)
+                fd = child
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in _REPLACED:
+                return None
+            raise
+        return fd, path_only
+
+    def finish(self) -> None:
+        """Directory metadata, deepest first, once their content is in place (see the module doc)."""
+        try:
+            for parts, info in sorted(self._dirs.items(), key=lambda item: len(item[0]), reverse=True):
+                opened = self._open_dir(parts)
+                if opened is None:
+                    log.debug("%s: %r was replaced later in the layer; its metadata is dropped", self.what, info.name)
+                    continue
+                fd, path_only = opened
+                try:
+                    if path_only:
+                        self._meta(f"/proc/self/fd/{fd}", info, symlink=False, follow=True)
+                    else:
+                        self._meta(fd, info, symlink=False)
+                finally:
+                    os.close(fd)
         except OSError as exc:
             raise LayerError(f"{self.what}: cannot set directory metadata: {exc.strerror or exc}") from None
 
