@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -64,9 +64,21 @@ class LighterGroup(click.Group):
         _register()
         return super().list_commands(ctx)
 
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        # the group's own options and arguments: ``lighter --bogus``, ``lighter`` alone
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.ClickException as exc:
+            _usage_exit(exc)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.ClickException as exc:
+            # an unknown command, a subcommand's missing argument or bad option, a BadParameter
+            _usage_exit(exc)
         except LighterError as exc:
             if logging.getLogger().isEnabledFor(logging.DEBUG):
                 raise
@@ -75,6 +87,29 @@ class LighterGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("lighter: interrupted", err=True)
             sys.exit(130)
+
+
+def _usage_exit(exc: click.ClickException) -> NoReturn:
+    """A usage error as every other error: one line on stderr, exit code 1 (as skopeo).
+
+    Click would print usage, a hint and the message on several lines and exit
+    2, which lighter keeps for "not found".  Asking for nothing at all
+    (``lighter``, ``lighter manifest``) still shows the help, on stderr.
+    """
+    if isinstance(exc, _NO_ARGS_IS_HELP):
+        exc.show()
+        sys.exit(1)
+    message = " ".join(exc.format_message().split())
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (see '{ctx.command_path} --help')" if isinstance(ctx, click.Context) else ""
+    click.echo(f"lighter: error: {message}{hint}", err=True)
+    sys.exit(1)
+
+
+#: click >= 8.2 raises this for a group given no command; 8.1 printed the help and exited 0.
+_NO_ARGS_IS_HELP: tuple[type[Exception], ...] = tuple(
+    cls for cls in (getattr(click.exceptions, "NoArgsIsHelpError", None),) if isinstance(cls, type)
+)
 
 
 @click.group(cls=LighterGroup, context_settings={"help_option_names": ["-h", "--help"]})
