@@ -221,9 +221,15 @@ def _push(server: RegistryServer, repo: str, tag: str = "v1") -> ImageManifest:
         return write_random_image(dest, seed=len(repo))
 
 
+def _tls_flags(server: RegistryServer, side: str = "") -> list[str]:
+    """The server's TLS flags without its credentials: --cert-dir for the TLS set-up, else --tls-verify=false."""
+    return [arg for arg in server.lighter_args(side) if "creds=" not in arg]
+
+
 def _pull(server: RegistryServer, repo: str, target: Path, *flags: str) -> subprocess.CompletedProcess[str]:
     """``lighter copy`` with no --creds: whatever credentials it uses come from auth files."""
-    return _lighter("copy", "-q", "--src-tls-verify=false", *flags, f"{server.ref(repo)}:v1", f"oci:{target}:v1")
+    tls = flags or tuple(_tls_flags(server, "src"))
+    return _lighter("copy", "-q", *tls, f"{server.ref(repo)}:v1", f"oci:{target}:v1")
 
 
 def _pulled_digest(target: Path) -> str:
@@ -231,26 +237,55 @@ def _pulled_digest(target: Path) -> str:
     return digest
 
 
-def test_login_then_pull_uses_the_auth_file(home: Path, auth_registry: RegistryServer, repo_name: str) -> None:
-    manifest = _push(auth_registry, repo_name)
-    host = auth_registry.host
-    anonymous = _pull(auth_registry, repo_name, home / "anon")
-    assert anonymous.returncode == 1 and "authentication required" in anonymous.stderr, anonymous.stderr
+def _password(server: RegistryServer) -> str:
+    """The registry's password; the open set-ups take any, as with skopeo."""
+    return server.password or SECRET
 
-    result = run(
-        "login", "--tls-verify=false", "-u", "alice", "--password-stdin", host, input=f"{auth_registry.password}\n"
-    )
+
+def _check_without_credentials(server: RegistryServer, repo: str, target: Path) -> None:
+    """Before any login: the auth set-ups refuse an anonymous pull, the open ones serve it."""
+    anonymous = _pull(server, repo, target)
+    if server.kind in ("basic", "token"):
+        assert anonymous.returncode == 1, anonymous.stderr
+        assert anonymous.stderr.startswith(f"lighter: error: authentication required for {server.host}")
+        assert anonymous.stderr.count("\n") == 1
+    else:
+        assert anonymous.returncode == 0, anonymous.stderr
+
+
+def _check_credentials_do_not_relax_tls(server: RegistryServer, repo: str, target: Path) -> None:
+    """Stored credentials are no licence to skip TLS: without the CA (or --tls-verify=false) the pull fails."""
+    untrusted = _pull(server, repo, target, "--src-tls-verify=true")
+    assert untrusted.returncode == 1
+    assert (
+        untrusted.stderr.startswith("lighter: error: TLS error talking to https://")
+        and untrusted.stderr.count("\n") == 1
+    ), untrusted.stderr
+    expected_hint = "--cert-dir for a private CA" if server.kind == "tls" else "--tls-verify=false"
+    assert expected_hint in untrusted.stderr
+    assert _password(server) not in untrusted.stderr
+
+
+def test_login_then_pull_uses_the_auth_file(home: Path, any_registry: RegistryServer, repo_name: str) -> None:
+    server = any_registry
+    manifest = _push(server, repo_name)
+    host, password = server.host, _password(server)
+    _check_without_credentials(server, repo_name, home / "anon")
+
+    result = run("login", *_tls_flags(server), "-u", "alice", "--password-stdin", host, input=f"{password}\n")
     assert (result.exit_code, result.output) == (0, "Login Succeeded!\n")
     assert stat.S_IMODE(_auth_file(home).stat().st_mode) == 0o600
     stored = json.loads(_auth_file(home).read_text())["auths"][host]["auth"]
-    assert base64.b64decode(stored).decode() == f"alice:{auth_registry.password}"  # the newline was stripped
+    assert base64.b64decode(stored).decode() == f"alice:{password}"  # the newline was stripped
 
-    pulled = _pull(auth_registry, repo_name, home / "pulled")
+    pulled = _pull(server, repo_name, home / "pulled")
     assert pulled.returncode == 0, pulled.stderr
     assert _pulled_digest(home / "pulled") == str(manifest.digest)
+    _check_credentials_do_not_relax_tls(server, repo_name, home / "untrusted")
     # skopeo (containers/image) reads the same file and is let in too
+    skopeo_tls = [arg for arg in server.skopeo_args() if "creds=" not in arg]
     raw = subprocess.run(
-        ["skopeo", "inspect", "--raw", "--tls-verify=false", f"{auth_registry.ref(repo_name)}:v1"],
+        ["skopeo", "inspect", "--raw", *skopeo_tls, f"{server.ref(repo_name)}:v1"],
         capture_output=True,
         timeout=120,
         check=False,
@@ -259,7 +294,8 @@ def test_login_then_pull_uses_the_auth_file(home: Path, auth_registry: RegistryS
 
     assert run("login", "--get-login", host).output == "alice\n"
     assert run("logout", host).exit_code == 0
-    assert _pull(auth_registry, repo_name, home / "after-logout").returncode == 1
+    after = _pull(server, repo_name, home / "after-logout")
+    assert after.returncode == (1 if server.kind in ("basic", "token") else 0), after.stderr
 
 
 def test_login_with_wrong_password(home: Path, auth_registry: RegistryServer) -> None:
@@ -314,11 +350,13 @@ def test_skopeo_login_file_is_read_by_lighter(home: Path, basic_registry: Regist
 
 @pytest.mark.parametrize("style", ["auths", "url-key", "credHelpers"])
 def test_docker_config_json(
-    home: Path, auth_registry: RegistryServer, repo_name: str, style: str, monkeypatch: pytest.MonkeyPatch
+    home: Path, any_registry: RegistryServer, repo_name: str, style: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """~/.docker/config.json as ``docker login`` leaves it: an auth entry (maybe keyed by URL) or a helper."""
-    manifest = _push(auth_registry, repo_name)
-    host, password = auth_registry.host, auth_registry.password or ""
+    server = any_registry
+    manifest = _push(server, repo_name)
+    _check_without_credentials(server, repo_name, home / "anon")
+    host, password = server.host, _password(server)
     entry = {"auth": base64.b64encode(f"alice:{password}".encode()).decode()}
     if style == "credHelpers":
         helper = home / "bin" / "docker-credential-lightertest"
@@ -331,13 +369,15 @@ def test_docker_config_json(
         monkeypatch.setenv("PATH", f"{helper.parent}{os.pathsep}{os.environ['PATH']}")
         config: dict[str, object] = {"auths": {host: {}}, "credHelpers": {host: "lightertest"}}
     else:
-        config = {"auths": {f"http://{host}/v2/" if style == "url-key" else host: entry}}
+        scheme = "https" if server.kind == "tls" else "http"
+        config = {"auths": {f"{scheme}://{host}/v2/" if style == "url-key" else host: entry}}
     docker_config = home / "home" / ".docker" / "config.json"
     docker_config.parent.mkdir()
     docker_config.write_text(json.dumps(config))
-    pulled = _pull(auth_registry, repo_name, home / "pulled")
+    pulled = _pull(server, repo_name, home / "pulled")
     assert pulled.returncode == 0, pulled.stderr
     assert _pulled_digest(home / "pulled") == str(manifest.digest)
+    _check_credentials_do_not_relax_tls(server, repo_name, home / "untrusted")
 
 
 def test_login_over_tls_with_cert_dir(home: Path, tls_registry: RegistryServer) -> None:

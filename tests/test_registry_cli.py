@@ -66,3 +66,43 @@ def test_delete_like_skopeo(registry: RegistryServer, repo_name: str, run_lighte
     # skopeo deletes what lighter pushed, too
     digest = _push_tags(registry, repo_name, ["b"])
     assert run_tool("skopeo", "delete", *registry.skopeo_args(), registry.ref(f"{repo_name}:b")).returncode == 0
+
+
+def _without_creds(args: list[str]) -> list[str]:
+    return [arg for arg in args if "creds=" not in arg]
+
+
+def test_copy_with_src_and_dest_creds(any_registry: RegistryServer, repo_name: str, run_lighter: Run) -> None:
+    """--src-creds and --dest-creds on each set-up; the open ones accept any (as skopeo) but still verify TLS."""
+    server = any_registry
+    with parse_image_name(server.ref(f"{repo_name}:v1")).new_destination(server.options()) as dest:
+        pushed = write_random_image(dest, seed=21)
+    creds = server.creds or "alice:any-password"
+    src_tls, dest_tls = _without_creds(server.lighter_args("src")), _without_creds(server.lighter_args("dest"))
+    source, target = server.ref(f"{repo_name}:v1"), server.ref(f"{repo_name}-copy:v1")
+
+    def copy(*flags: str) -> subprocess.CompletedProcess[str]:
+        return run_lighter("copy", "-q", *flags, source, target)
+
+    done = copy(f"--src-creds={creds}", *src_tls, f"--dest-creds={creds}", *dest_tls)
+    assert done.returncode == 0, done.stderr
+    with parse_image_name(target).new_source(server.options()) as src:
+        assert src.manifest()[0] == pushed.raw
+    wrong = "alice:Wr0ng-" + repo_name.replace("/", "-")
+    if server.kind in ("basic", "token"):
+        # each side uses its own flag: a wrong one on either side is refused, naming neither password
+        for flags in (
+            (f"--src-creds={wrong}", *src_tls, f"--dest-creds={creds}", *dest_tls),
+            (f"--src-creds={creds}", *src_tls, f"--dest-creds={wrong}", *dest_tls),
+        ):
+            refused = copy(*flags)
+            assert refused.returncode == 1
+            assert refused.stderr.startswith(f"lighter: error: authentication denied for {server.host}")
+            assert refused.stderr.count("\n") == 1, refused.stderr
+            assert wrong.split(":")[1] not in refused.stderr and creds.split(":")[1] not in refused.stderr
+    else:
+        # credentials are no licence to skip verification: the destination's TLS is checked without its flag
+        refused = copy(f"--src-creds={creds}", *src_tls, f"--dest-creds={creds}")
+        assert refused.returncode == 1
+        assert refused.stderr.startswith("lighter: error: TLS error talking to https://"), refused.stderr
+        assert refused.stderr.count("\n") == 1
