@@ -1,9 +1,9 @@
 """`lighter copy` between the file transports, checked with skopeo on the far side.
 
-Where the copy keeps digests, skopeo must read back the very bytes lighter
-was given; where the destination forces a conversion (Docker → OCI layout,
-anything → docker-archive), lighter must produce the same bytes skopeo
-produces for the same copy.
+Copies that keep digests, for every pair of transports, are in
+test_copy_matrix.py.  Here: where the destination forces a conversion
+(Docker → OCI layout, anything → docker-archive), lighter must produce the
+same bytes skopeo produces for the same copy; and the list modes.
 """
 
 from __future__ import annotations
@@ -21,12 +21,6 @@ from tests.fixtures_images import RunResult, make_oci_image, make_oci_index
 
 Run = Callable[..., RunResult]
 
-KEEPING = {
-    "dir": lambda p: f"dir:{p / 'dir'}",
-    "oci": lambda p: f"oci:{p / 'oci'}:t",
-    "oci-archive": lambda p: f"oci-archive:{p / 'a.tar'}:t",
-}
-
 
 def _ok(result: RunResult) -> str:
     assert result.returncode == 0, result.stderr
@@ -35,43 +29,6 @@ def _ok(result: RunResult) -> str:
 
 def _raw(run_tool: Run, name: str) -> bytes:
     return _ok(run_tool("skopeo", "inspect", "--raw", name)).encode()
-
-
-@pytest.mark.parametrize("src_kind", sorted(KEEPING))
-@pytest.mark.parametrize("dst_kind", sorted(KEEPING))
-def test_single_image_round_trips(tmp_path: Path, src_kind: str, dst_kind: str, run_tool: Run) -> None:
-    manifest = make_oci_image(tmp_path / "gen", "t", layer_sizes=(2048, 100_000), seed=3)
-    src = KEEPING[src_kind](tmp_path / "s")
-    dst = KEEPING[dst_kind](tmp_path / "d")
-    (tmp_path / "s").mkdir()
-    (tmp_path / "d").mkdir()
-    copy_image(f"oci:{tmp_path / 'gen'}:t", src)
-    result = copy_image(src, dst)
-    assert result.digest == manifest.digest
-    assert _raw(run_tool, dst) == manifest.raw
-    check_image(dst)
-    # and skopeo copies what lighter wrote without changing it
-    _ok(run_tool("skopeo", "copy", "-q", dst, f"dir:{tmp_path / 'back'}"))
-    assert (tmp_path / "back" / "manifest.json").read_bytes() == manifest.raw
-
-
-@pytest.mark.parametrize("src_kind", sorted(KEEPING))
-@pytest.mark.parametrize("dst_kind", sorted(KEEPING))
-def test_lists_round_trip_with_all(tmp_path: Path, src_kind: str, dst_kind: str, run_tool: Run) -> None:
-    index = make_oci_index(tmp_path / "gen", "t", platforms=("linux/amd64", "linux/arm64", "linux/arm/v7"))
-    src = KEEPING[src_kind](tmp_path / "s")
-    dst = KEEPING[dst_kind](tmp_path / "d")
-    (tmp_path / "s").mkdir()
-    (tmp_path / "d").mkdir()
-    copy_image(f"oci:{tmp_path / 'gen'}:t", src, CopyOptions(multi_arch="all"))
-    result = copy_image(src, dst, CopyOptions(multi_arch="all"))
-    assert result.digest == index.digest
-    assert _raw(run_tool, dst) == index.raw
-    check_image(dst)
-    _ok(run_tool("skopeo", "copy", "-q", "--all", dst, f"dir:{tmp_path / 'back'}"))
-    assert (tmp_path / "back" / "manifest.json").read_bytes() == index.raw
-    for desc in index.manifests:
-        assert (tmp_path / "back" / f"{desc.digest.hex}.manifest.json").exists()
 
 
 def test_docker_images_converted_like_skopeo(tmp_path: Path, run_tool: Run) -> None:

@@ -147,6 +147,11 @@ class _Copier:
         media_type = mt.with_compression(desc.media_type, algorithm)
         stored = self.dest.put_blob(encoded, None, media_type=media_type)
         _drain(verifying)  # type: ignore[arg-type]
+        if stored.digest == desc.digest:
+            # The bytes were already what was asked for (a docker archive's plain layer labelled
+            # tar.gzip, as every docker-archive reader labels them): keep the descriptor, and so the
+            # manifest's digest, as skopeo does when it finds nothing to decompress.
+            return desc
         return desc.evolve(media_type=media_type, digest=stored.digest, size=stored.size)
 
     # -- images --------------------------------------------------------------
