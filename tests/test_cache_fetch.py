@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -14,12 +15,15 @@ from typing import Any
 
 import pytest
 
-from lighter.cache import Cache, fetch, parse_sources, verify
+from lighter import check_image
+from lighter import mediatype as mt
+from lighter.cache import Cache, fetch, load_sources, parse_sources, verify
 from lighter.digest import parse_digest
-from lighter.errors import DigestMismatchError, NotAManifestListError
-from lighter.manifest import ImageManifest, Index
-from lighter.testing.random import write_random_image, write_random_index
-from lighter.transports import parse_image_name
+from lighter.errors import DigestMismatchError, InvalidManifestError, NotAManifestListError
+from lighter.manifest import Descriptor, ImageManifest, Index, build_image_manifest, manifest_digest
+from lighter.platform import parse_platform
+from lighter.testing.random import generate_image, make_config, write_random_image, write_random_index
+from lighter.transports import ImageDestination, parse_image_name
 from tests.faultproxy import FaultProxy
 from tests.fixtures_registry import RegistryServer
 
@@ -264,3 +268,94 @@ def test_killed_fetch_leaves_no_entry(
     assert len(leftovers) == 1  # the dead writer's workspace, unlocked now
     assert store.sweep_temporaries(min_age=0) == 1
     assert os.listdir(cache) == []
+
+
+def test_verify_catches_edited_manifests_and_a_flipped_list_byte(
+    registry: RegistryServer, repo_name: str, tmp_path: Path, run_lighter: Callable[..., RunResult]
+) -> None:
+    images = [push_image(registry, repo_name, f"m{i}", seed=40 + i) for i in range(3)]
+    index = push_index(registry, repo_name, "multi", seed=43)
+    items: dict[str, Any] = {}
+    for image in images:
+        items.update(image_item(registry.host, repo_name, image))
+    sources = tmp_path / "sources.json"
+    sources.write_text(json.dumps(description(items, list_item(registry.host, repo_name, str(index.digest)))))
+    cache = Cache(str(tmp_path / "cache"))
+    fetch(cache, load_sources(str(sources)))
+    dirs = [Path(cache.image_path(i.config.digest)) for i in images]
+    for image, stored in zip(images, dirs, strict=True):
+        # fetch records each image's manifest under its digest, beside manifest.json
+        assert (stored / f"{image.digest.hex}.manifest.json").read_bytes() == image.raw
+        check_image(f"dir:{stored}")
+    assert verify(cache, remove=False).corrupt == ()
+
+    # the same content re-serialised: same config, same layers, another manifest digest
+    pretty = json.dumps(json.loads(images[0].raw), indent=2).encode()
+    (dirs[0] / "manifest.json").write_bytes(pretty)
+    # an edited manifest: an annotation added, the blobs all still there and whole
+    edited = json.loads(images[1].raw)
+    edited["annotations"] = {"org.example.edited": "yes"}
+    (dirs[1] / "manifest.json").write_bytes(json.dumps(edited).encode())
+    # the record is gone: nothing vouches for manifest.json any more
+    (dirs[2] / f"{images[2].digest.hex}.manifest.json").unlink()
+    list_file = Path(cache.list_path(index.digest))
+    data = bytearray(list_file.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    list_file.write_bytes(bytes(data))
+
+    bad = run_lighter("cache", "verify", "--cache", cache.root)
+    assert bad.returncode == 1
+    assert "4 corrupt cache entries found and removed" in bad.stderr
+    lines = {line.split()[2].rstrip(":"): line for line in bad.stdout.splitlines() if line.startswith("corrupt")}
+    assert set(lines) == {*(str(i.config.digest) for i in images), str(index.digest)}
+    first, second, third = (lines[str(i.config.digest)] for i in images)
+    assert "manifest.json of cached image" in first
+    assert f"expected {images[0].digest}" in first and str(manifest_digest(pretty)) in first
+    assert f"expected {images[1].digest}" in second
+    assert "expected one <hex>.manifest.json recording its manifest, found none" in third
+    assert f"expected {index.digest}" in lines[str(index.digest)]
+    assert cache.entries() == []
+
+    # has() no longer keeps them: the next fetch gets all four again, and they are whole
+    again = fetch(cache, load_sources(str(sources)))
+    assert len(again.fetched) == 4 and again.cached == ()
+    assert verify(cache).corrupt == ()
+    assert Path(cache.list_path(index.digest)).read_bytes() == index.raw
+
+
+def _inconsistent_image(dest: ImageDestination) -> ImageManifest:
+    """An image whose config lists no diffID for its one layer, written to ``dest``."""
+    _, _, layers = generate_image(seed=50)
+    config = make_config(parse_platform("linux/amd64"), [])
+    config_desc = Descriptor(mt.OCI_CONFIG, config.digest, len(config.raw))
+    manifest = build_image_manifest(config_desc, [layers[0].descriptor])
+    dest.put_blob(io.BytesIO(config.raw), config_desc)
+    dest.put_blob(io.BytesIO(layers[0].blob), layers[0].descriptor)
+    dest.put_manifest(manifest.raw, manifest.media_type)
+    dest.commit()
+    return manifest
+
+
+def test_an_image_whose_config_does_not_list_its_layers(
+    registry: RegistryServer, repo_name: str, tmp_path: Path
+) -> None:
+    with parse_image_name(registry.ref(f"{repo_name}:bad")).new_destination(registry.options()) as dest:
+        image = _inconsistent_image(dest)
+    cache = Cache(str(tmp_path / "cache"))
+    items = parse_sources(description(image_item(registry.host, repo_name, image)))
+    with pytest.raises(InvalidManifestError, match="its config lists 0 diffIDs for the 1 layers of its manifest"):
+        fetch(cache, items)
+    assert cache_files(Path(cache.root)) == []
+
+    # filed by hand (as another tool might), verify finds it and removes it
+    with cache.workspace() as space:
+        image_dir = Path(space.path) / "entry" / "image"
+        with parse_image_name(f"dir:{image_dir}").new_destination() as dest:
+            _inconsistent_image(dest)
+        (image_dir / f"{image.digest.hex}.manifest.json").write_bytes(image.raw)
+        assert cache.install("image", image.config.digest, str(image_dir.parent))
+    report = verify(cache)
+    assert [(e.key, "lists 0 diffIDs for the 1 layers" in p) for e, p in report.corrupt] == [
+        (image.config.digest, True)
+    ]
+    assert cache.entries() == []

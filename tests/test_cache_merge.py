@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from lighter import check_image
 from lighter.cache import (
     Cache,
     attach_manifest_lists,
@@ -25,7 +26,7 @@ from lighter.cache import (
 from lighter.copy import copy_image
 from lighter.digest import Digest, digest_bytes
 from lighter.errors import CacheError, NotFoundError
-from lighter.manifest import Index
+from lighter.manifest import Index, manifest_digest
 from lighter.platform import host_platform
 from lighter.testing.random import write_random_index
 from lighter.transports import parse_image_name
@@ -205,6 +206,8 @@ def test_container_source_merges_a_private_copy(pinned: Pinned, tmp_path: Path) 
     )
     [image] = attach_manifest_lists(images, cached_lists(pinned.cache, [pinned.index.digest]))
     assert image.manifest_list == pinned.cache.list_path(pinned.index.digest)
+    cached = Path(pinned.cache.image_path(pinned.image_id))
+    before = {p.name: p.read_bytes() for p in cached.iterdir()}
     root = tmp_path / "store"
     with container_source(image) as (name, source):
         assert name == "localhost/app:pinned"
@@ -214,10 +217,11 @@ def test_container_source_merges_a_private_copy(pinned: Pinned, tmp_path: Path) 
     assert not os.path.exists(temporary)
     with parse_image_name(f"store:[{root}]localhost/app@{pinned.index.digest}").new_source() as src:
         assert src.manifest()[0] == pinned.index.raw
-    # the cache entry is untouched: still the plain image, still whole
-    cached = Path(pinned.cache.image_path(pinned.image_id))
-    assert json.loads((cached / "manifest.json").read_bytes())["config"]["digest"] == str(pinned.image_id)
-    assert not (cached / f"{pinned.instance.hex}.manifest.json").exists()
+    check_image(f"store:[{root}]localhost/app@{pinned.instance}")  # the sparse list holds this one instance
+    # the cache entry is untouched: still the plain image (beside its record), still whole
+    assert {p.name: p.read_bytes() for p in cached.iterdir()} == before
+    assert manifest_digest(before["manifest.json"]) == pinned.instance
+    assert before[f"{pinned.instance.hex}.manifest.json"] == before["manifest.json"]
     assert verify(pinned.cache).corrupt == ()
 
     store_image = image.__class__(str(pinned.image_id), "app", "store", str(root))

@@ -8,7 +8,8 @@ copy engine.  For each item not cached yet, in a bounded thread pool:
   error saying so); it is copied ``index-only`` and filed as its bytes;
 * an **image** item is copied whole into a ``dir:`` image (a list's
   instance for this machine's platform when the digest names a list), and
-  its image id (the digest of its config) must be the key it is filed under;
+  its image id (the digest of its config) must be the key it is filed under,
+  and its manifest is recorded under its own digest for ``verify``;
 * everything happens in a workspace inside the cache and becomes visible
   by one rename (``Cache.install``), so a failed or interrupted fetch leaves
   no entry, and two processes fetching at once both succeed with one copy.
@@ -23,10 +24,12 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from lighter.cache.layout import Cache
+from lighter.cache.layout import Cache, record_name
 from lighter.cache.schema import SourceItem
+from lighter.cache.verify import check_diff_ids
 from lighter.copy import CopyOptions, copy_between
 from lighter.errors import DigestMismatchError, InvalidManifestError, NotAManifestListError
+from lighter.localfs import atomic_write
 from lighter.manifest import ImageManifest, is_manifest_list, manifest_digest, parse_manifest
 from lighter.transports import ImageSource, parse_image_name
 
@@ -79,11 +82,16 @@ def _fetch_image(item: SourceItem, staging: str, parallel: int) -> str:
         with parse_image_name(f"dir:{image_dir}").new_destination() as dest:
             copy_between(source, dest, CopyOptions(parallel=parallel))
     with open(os.path.join(image_dir, "manifest.json"), "rb") as stream:
-        manifest = parse_manifest(stream.read())
+        raw = stream.read()
+    manifest = parse_manifest(raw)
     if not isinstance(manifest, ImageManifest):
         raise InvalidManifestError(f"{item.display}: expected an image with a config, got {manifest.media_type}")
     if manifest.config.digest != item.key:
         raise DigestMismatchError(f"image id of {item.display}", str(item.key), str(manifest.config.digest))
+    with open(os.path.join(image_dir, manifest.config.digest.hex), "rb") as stream:
+        check_diff_ids(manifest, stream.read(), item.display)  # what verify would remove at once
+    # the key is the config's digest: only this record lets verify tell an edited manifest.json
+    atomic_write(os.path.join(image_dir, record_name(manifest_digest(raw))), raw)
     return entry
 
 

@@ -5,6 +5,12 @@ The layout is osbuild's sources store, so either tool can fill it::
     CACHE/org.osbuild.containers/sha256:<image id>/image/   a ``dir:`` image
     CACHE/org.osbuild.files/sha256:<list digest>            the list's bytes
 
+An image entry is filed under its image id, which says nothing about its
+manifest; so lighter keeps the manifest a second time, beside
+``manifest.json``, as ``image/<hex>.manifest.json`` named by its digest
+(the name a ``dir:`` image gives a list's instance, so every reader still
+sees a plain image).  ``verify`` checks ``manifest.json`` against it.
+
 Everything is first written into a temporary directory ``CACHE/.tmp-*``
 (same file system, so a rename moves it) whose ``lock`` file the writer
 holds; an entry becomes visible by one rename that never replaces what is
@@ -35,8 +41,14 @@ from lighter.localfs import fsync_dir
 IMAGES_DIR: Final = "org.osbuild.containers"
 LISTS_DIR: Final = "org.osbuild.files"
 TMP_PREFIX: Final = ".tmp-"
+RECORD_SUFFIX: Final = ".manifest.json"
 
 Kind = Literal["image", "list"]
+
+
+def record_name(digest: Digest) -> str:
+    """The file, beside an image entry's ``manifest.json``, that keeps the manifest under its digest."""
+    return f"{digest.hex}{RECORD_SUFFIX}"
 
 
 @dataclass(frozen=True, slots=True)
