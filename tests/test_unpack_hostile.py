@@ -199,6 +199,69 @@ def test_oversized_pax_header(tmp_path: Path) -> None:
     _expect(tmp_path, [raw], InvalidLayerError, "extended header")
 
 
+def _pax_record(key: str, value: str) -> bytes:
+    """One PAX record, ``LENGTH key=value\\n``, where LENGTH counts itself."""
+    body = f" {key}={value}\n".encode()
+    length = len(body) + 1
+    while len(str(length)) + len(body) != length:
+        length += 1
+    return str(length).encode() + body
+
+
+def _extended(data: bytes, kind: bytes = tarfile.XHDTYPE) -> bytes:
+    """An extended header (PAX, global PAX or GNU long name) carrying ``data``, padded to a block."""
+    header = tarfile.TarInfo("././@PaxHeader" if kind != tarfile.GNUTYPE_LONGNAME else "././@LongLink")
+    header.type = kind
+    header.size = len(data)
+    return header.tobuf(tarfile.USTAR_FORMAT) + data + b"\0" * (-len(data) % tarfile.BLOCKSIZE)
+
+
+def _plain_entry(name: str) -> bytes:
+    return tarfile.TarInfo(name).tobuf(tarfile.USTAR_FORMAT)
+
+
+_END = b"\0" * 2 * tarfile.BLOCKSIZE
+
+
+def test_thousands_of_chained_pax_headers(tmp_path: Path) -> None:
+    """tarfile reads a chain of extended headers recursively: 3000 would end in RecursionError."""
+    raw = _extended(_pax_record("comment", "aaaaaaaa")) * 3000 + _plain_entry("f") + _END
+    _expect(tmp_path, [raw], InvalidLayerError, "more than 8 extended headers in a row")
+
+
+def test_chained_gnu_long_names(tmp_path: Path) -> None:
+    raw = _extended(b"long/name\0", tarfile.GNUTYPE_LONGNAME) * 20 + _plain_entry("f") + _END
+    _expect(tmp_path, [raw], InvalidLayerError, "extended headers in a row")
+
+
+@pytest.mark.parametrize("count", [8, 9])
+def test_extended_header_chain_limit(tmp_path: Path, count: int) -> None:
+    """Up to 8 extended headers before an entry are read (real tars use 1 to 3); the 9th is refused."""
+    records = [_extended(_pax_record("comment", f"header {i}")) for i in range(count - 1)]
+    raw = b"".join(records) + _extended(_pax_record("path", "renamed.txt")) + _plain_entry("f") + _END
+    if count > 8:
+        _expect(tmp_path, [raw], InvalidLayerError, "more than 8 extended headers in a row")
+        return
+    name = write_layers_image(tmp_path / "layout", "ok", [raw])
+    unpack(name, tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["renamed.txt"]
+
+
+def test_global_pax_headers_are_bounded(tmp_path: Path) -> None:
+    """tarfile keeps every global header's records for the rest of the archive: 1 MiB in all at most."""
+    big = _extended(_pax_record("comment", "g" * 600_000), tarfile.XGLTYPE)
+    raw = big + _plain_entry("a") + big + _plain_entry("b") + _END
+    _expect(tmp_path, [raw], InvalidLayerError, "global headers add up")
+
+
+def test_extended_headers_are_charged_to_the_budget(tmp_path: Path) -> None:
+    raw = _extended(_pax_record("comment", "c" * 600_000)) + _plain_entry("f") + _END
+    _expect(tmp_path, [raw], LayerLimitError, "more than 100000 bytes", limits=Limits(max_bytes=100_000))
+    name = write_layers_image(tmp_path / "layout", "ok", [raw])
+    unpack(name, tmp_path / "out", limits=Limits(max_bytes=700_000))
+    assert (tmp_path / "out" / "f").is_file()
+
+
 def test_oversized_declared_file(tmp_path: Path) -> None:
     info = tarfile.TarInfo("bomb.bin")
     info.size = 10 * 1024**4  # 10 TiB declared, only a few bytes present

@@ -12,12 +12,16 @@ Hostile input is stopped early:
 
 * member names are normalised, and absolute names or ``..`` components
   raise ``UnsafeLayerError``;
-* a PAX or GNU long-name header larger than 1 MiB, a bad checksum, or a
-  stream that ends without the end-of-archive block raises
+* a PAX or GNU long-name header larger than 1 MiB, more than
+  ``MAX_EXTENDED_CHAIN`` such headers in a row (``tarfile`` reads a chain
+  recursively: thousands of them end in ``RecursionError``), PAX global
+  headers adding up to more than 1 MiB (``tarfile`` keeps them all), a bad
+  checksum, or a stream that ends without the end-of-archive block raises
   ``InvalidLayerError`` (``tarfile`` itself would read such a header whole
   into memory, or take a truncated stream for a short archive);
-* entry counts and declared sizes are charged to a ``Budget`` shared by all
-  layers of an image, raising ``LayerLimitError`` before any data is read.
+* entry counts, declared sizes and extended-header sizes are charged to a
+  ``Budget`` shared by all layers of an image, raising ``LayerLimitError``
+  before any data is read.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import tarfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, Any, Final, Literal, cast
+from typing import IO, Any, ClassVar, Final, Literal, cast
 
 import zstandard
 
@@ -45,6 +49,8 @@ from lighter.transports import ImageSource
 
 #: Larger PAX or GNU long-name headers are refused before they are read.
 MAX_HEADER_SIZE: Final = 1024 * 1024
+#: At most this many extended headers in a row before an entry (real tars use up to 3: PAX, GNU name and link).
+MAX_EXTENDED_CHAIN: Final = 8
 _LONG_HEADERS: Final = frozenset(
     {tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE}
 )
@@ -71,50 +77,101 @@ class Budget:
         self.bytes = 0
 
     def charge(self, size: int, what: str) -> None:
+        """One entry declaring ``size`` bytes of content."""
         self.entries += 1
-        self.bytes += max(size, 0)
         if self.entries > self.limits.max_entries:
             raise LayerLimitError(
                 f"{what}: more than {self.limits.max_entries} entries (limit reached; raise it with --max-entries)"
             )
+        self.charge_bytes(size, what, "declares")
+
+    def charge_bytes(self, size: int, what: str, doing: str) -> None:
+        """``size`` bytes read or declared (``doing`` says which, for the message)."""
+        self.bytes += max(size, 0)
         if self.bytes > self.limits.max_bytes:
             raise LayerLimitError(
-                f"{what}: declares more than {self.limits.max_bytes} bytes of content in all "
+                f"{what}: {doing} more than {self.limits.max_bytes} bytes of content in all "
                 "(limit reached; raise it with --max-size)"
             )
+
+
+class _HeaderState:
+    """Per-layer state of the header parser: the budget, and the extended headers being read."""
+
+    def __init__(self, budget: Budget, what: str) -> None:
+        self.budget = budget
+        self.what = what
+        self.chain = 0
+        self.global_bytes = 0
 
 
 class _GuardedTarInfo(tarfile.TarInfo):
     """A TarInfo whose parsing refuses oversized long headers and reports truncation.
 
     ``fromtarfile`` is the documented hook ``tarfile`` calls for every header
-    (long-name and PAX headers included, through ``_proc_member``).
+    (long-name and PAX headers included, through ``_proc_member``, which calls
+    it again for the header that follows: ``chain`` counts that recursion).
+    Each layer gets its own subclass (``_tarinfo_class``) carrying its state.
     """
+
+    state: ClassVar[_HeaderState]
 
     @classmethod
     def fromtarfile(cls, tarfile_: tarfile.TarFile) -> _GuardedTarInfo:
+        what = cls.state.what
         fileobj: Any = tarfile_.fileobj
         buf = fileobj.read(tarfile.BLOCKSIZE)
         if not buf and tarfile_.offset == 0:
             raise _EOF_HEADER("empty layer")  # an empty stream is an empty archive, as in Go
         if len(buf) < tarfile.BLOCKSIZE:
             raise InvalidLayerError(
-                f"tar stream truncated at byte {tarfile_.offset}: expected a 512-byte header, got {len(buf)} bytes"
+                f"{what}: tar stream truncated at byte {tarfile_.offset}: "
+                f"expected a 512-byte header, got {len(buf)} bytes"
             )
         if buf.count(0) == tarfile.BLOCKSIZE:
             raise _EOF_HEADER("end of archive")
         try:
             obj = cls.frombuf(buf, tarfile_.encoding, tarfile_.errors)
         except tarfile.HeaderError as exc:
-            raise InvalidLayerError(f"invalid tar header at byte {tarfile_.offset}: {exc}") from None
+            raise InvalidLayerError(f"{what}: invalid tar header at byte {tarfile_.offset}: {exc}") from None
         obj.offset = fileobj.tell() - tarfile.BLOCKSIZE
-        if obj.type in _LONG_HEADERS and obj.size > MAX_HEADER_SIZE:
+        if obj.type not in _LONG_HEADERS:
+            member: _GuardedTarInfo = obj._proc_member(tarfile_)  # type: ignore[attr-defined]
+            return member
+        cls._check_extended(obj)
+        cls.state.chain += 1
+        try:
+            extended: _GuardedTarInfo = obj._proc_member(tarfile_)  # type: ignore[attr-defined]
+        finally:
+            cls.state.chain -= 1
+        return extended
+
+    @classmethod
+    def _check_extended(cls, obj: tarfile.TarInfo) -> None:
+        """Refuse an extended header before it is read: too large, too many in a row or in all."""
+        state = cls.state
+        if obj.size > MAX_HEADER_SIZE:
             raise InvalidLayerError(
-                f"tar header at byte {obj.offset} declares {obj.size} bytes of extended header "
+                f"{state.what}: tar header at byte {obj.offset} declares {obj.size} bytes of extended header "
                 f"(at most {MAX_HEADER_SIZE} accepted)"
             )
-        member: _GuardedTarInfo = obj._proc_member(tarfile_)  # type: ignore[attr-defined]
-        return member
+        if state.chain >= MAX_EXTENDED_CHAIN:
+            raise InvalidLayerError(
+                f"{state.what}: more than {MAX_EXTENDED_CHAIN} extended headers in a row at byte {obj.offset} "
+                "(expected an entry after at most a few)"
+            )
+        if obj.type == tarfile.XGLTYPE:
+            state.global_bytes += obj.size
+            if state.global_bytes > MAX_HEADER_SIZE:
+                raise InvalidLayerError(
+                    f"{state.what}: PAX global headers add up to {state.global_bytes} bytes at byte {obj.offset} "
+                    f"(at most {MAX_HEADER_SIZE} accepted)"
+                )
+        state.budget.charge_bytes(obj.size, state.what, "declares")
+
+
+def _tarinfo_class(budget: Budget, what: str) -> type[_GuardedTarInfo]:
+    return type("_LayerTarInfo", (_GuardedTarInfo,), {"state": _HeaderState(budget, what)})
 
 
 def normalise_name(name: str, what: str) -> tuple[str, ...]:
@@ -198,7 +255,7 @@ def _members(plain: DigestingReader, what: str, budget: Budget) -> Iterator[Memb
     tar = tarfile.open(  # noqa: SIM115 - a stream reader over ``plain``, which the caller owns
         fileobj=cast(IO[bytes], plain),
         mode="r|",
-        tarinfo=_GuardedTarInfo,
+        tarinfo=_tarinfo_class(budget, what),
         encoding="utf-8",
         errors="surrogateescape",
     )
