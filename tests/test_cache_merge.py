@@ -99,6 +99,30 @@ def test_merge_manifest_layout(pinned: Pinned, tmp_path: Path, run_tool: Callabl
         merge_manifest(pinned.cache.list_path(pinned.index.digest), str(merged))
 
 
+def test_merge_list_cli_on_a_fetched_instance(
+    pinned: Pinned, tmp_path: Path, run_lighter: Callable[..., RunResult], run_tool: Callable[..., RunResult]
+) -> None:
+    target = tmp_path / "merged-by-cli"
+    shutil.copytree(pinned.cache.image_path(pinned.image_id), target)
+    image_raw = (target / "manifest.json").read_bytes()
+    list_file = pinned.cache.list_path(pinned.index.digest)
+    done = run_lighter("merge-list", list_file, f"dir:{target}")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"merged: {target} keeps its image {pinned.instance} under the list of {list_file}"
+    assert (target / "manifest.json").read_bytes() == pinned.index.raw == Path(list_file).read_bytes()
+    assert (target / f"{pinned.instance.hex}.manifest.json").read_bytes() == image_raw
+    assert manifest_digest(image_raw) == pinned.instance
+    raw = run_tool("skopeo", "inspect", "--raw", f"dir:{target}")
+    assert raw.returncode == 0, raw.stderr
+    assert raw.stdout.encode() == pinned.index.raw
+    listed = {m["digest"] for m in json.loads(raw.stdout)["manifests"]}
+    assert listed == {str(pinned.instance), *map(str, pinned.others)}
+    # and skopeo finds this machine's instance, the fetched one, through the list
+    config = run_tool("skopeo", "inspect", "--config", "--raw", f"dir:{target}")
+    assert config.returncode == 0, config.stderr
+    assert digest_bytes(config.stdout.encode()) == pinned.image_id
+
+
 def test_merge_refuses_a_list_that_does_not_name_the_image(pinned: Pinned, tmp_path: Path) -> None:
     target = tmp_path / "plain"
     shutil.copytree(pinned.cache.image_path(pinned.image_id), target)
