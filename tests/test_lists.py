@@ -251,6 +251,62 @@ def test_push_add_compression_zstd_adds_marked_variants(tmp_path: Path) -> None:
     assert again.digest == result.digest  # variants already there: nothing added twice
 
 
+def instance_layer_types(root: Path, digest: Digest) -> set[str]:
+    inner = parse_manifest(Store(str(root)).blobs.read(digest))
+    assert isinstance(inner, ImageManifest)
+    return {layer.media_type for layer in inner.layers}
+
+
+def marked(index: Index) -> list[bool]:
+    return [m.annotations.get(COMPRESSION_ANNOTATION) == "true" for m in index.manifests]
+
+
+def test_instances_rewritten_as_zstd_are_marked(tmp_path: Path) -> None:
+    lst = make_list(tmp_path)
+    result = lists.push("l", "store:z", lists.PushOptions(compression="zstd"), root=str(tmp_path))
+    pushed = stored_index(tmp_path, result.digest)
+    assert [m.platform for m in pushed.manifests] == [m.platform for m in lst.index.manifests]
+    assert marked(pushed) == [True] * 3
+    for desc in pushed.manifests:
+        assert instance_layer_types(tmp_path, desc.digest) == {mt.OCI_LAYER_ZSTD}
+    check_image("store:z", opts(tmp_path))
+
+
+def test_zstd_instances_of_a_copied_list_are_marked_on_push(tmp_path: Path) -> None:
+    """A list written with zstd instances and no marks (as by a plain copy) is pushed with the marks."""
+    with parse_image_name("store:copied").new_destination(opts(tmp_path)) as dest:
+        index = write_random_index(dest, platforms=PLATFORMS[:2], compression="zstd", seed=12)
+    assert marked(index) == [False, False]
+    result = lists.push("copied", "store:out", root=str(tmp_path))
+    pushed = stored_index(tmp_path, result.digest)
+    assert [m.digest for m in pushed.manifests] == [m.digest for m in index.manifests]  # same instances
+    assert marked(pushed) == [True, True]
+    check_image("store:out", opts(tmp_path))
+
+
+def test_add_compression_gzip_to_a_zstd_list_puts_unmarked_gzip_variants_first(tmp_path: Path) -> None:
+    make_list(tmp_path)
+    lists.annotate("l", None, annotations={"org.example.list": "1"}, root=str(tmp_path))
+    first = lists.load("l", root=str(tmp_path)).index.manifests[0]
+    lists.annotate("l", first.digest, annotations={"org.example": "kept"}, root=str(tmp_path))
+    zstd = lists.push("l", "store:zl", lists.PushOptions(compression="zstd"), root=str(tmp_path))
+    assert marked(stored_index(tmp_path, zstd.digest)) == [True] * 3
+    result = lists.push("zl", "store:both", lists.PushOptions(add_compression=("gzip",)), root=str(tmp_path))
+    pushed = stored_index(tmp_path, result.digest)
+    assert marked(pushed) == [False] * 3 + [True] * 3  # gzip first: clients without zstd pick them
+    gzip_variants, zstd_instances = pushed.manifests[:3], pushed.manifests[3:]
+    assert [m.digest for m in zstd_instances] == [m.digest for m in stored_index(tmp_path, zstd.digest).manifests]
+    assert [m.platform for m in gzip_variants] == [m.platform for m in zstd_instances]
+    for desc in gzip_variants:
+        assert instance_layer_types(tmp_path, desc.digest) == {mt.OCI_LAYER_GZIP}
+    # other annotations travel with the variant; only the compression mark is the variant's own
+    assert gzip_variants[0].annotations == {"org.example": "kept"}
+    assert zstd_instances[0].annotations == {"org.example": "kept", COMPRESSION_ANNOTATION: "true"}
+    assert pushed.annotations == {"org.example.list": "1"}
+    assert pushed.choose(Platform("linux", "arm64")).digest == gzip_variants[1].digest
+    check_image("store:both", opts(tmp_path))
+
+
 def test_push_zstd_to_docker_is_refused(tmp_path: Path) -> None:
     make_list(tmp_path)
     with pytest.raises(UnsupportedError, match="OCI"):

@@ -162,3 +162,39 @@ def test_push_v2s2_and_zstd_variants_to_a_registry(registry: RegistryServer, rep
     assert copied.returncode == 0, copied.stderr
     check_image(f"oci:{out}:x")  # diffIDs checked against the decompressed layers
     check_image(registry.ref(f"{repo_name}:zstd"), reg)
+
+
+def layer_types(server: RegistryServer, repo: str, digest: object) -> set[str]:
+    inner = parse_manifest(skopeo_raw(server, f"{repo}@{digest}"))
+    assert isinstance(inner, ImageManifest)
+    return {layer.media_type for layer in inner.layers}
+
+
+def test_push_compression_format_zstd_with_add_compression_gzip(
+    registry: RegistryServer, repo_name: str, tmp_path: Path
+) -> None:
+    """The instances are rewritten as zstd, so gzip variants must be added: judged by what was written."""
+    root = str(tmp_path / "store")
+    for n, platform in enumerate(("linux/amd64", "linux/arm64")):
+        with parse_image_name(f"store:img:{n}").new_destination(TransportOptions(store_root=root)) as dest:
+            write_random_image(dest, platform=platform, seed=30 + n, layer_sizes=(20_000, 700))
+    lst = lists.create("l", ["store:img:0", "store:img:1"], root=root)
+    reg = registry.options()
+    options = lists.PushOptions(compression="zstd", add_compression=("gzip",))
+    pushed = lists.push("l", registry.ref(f"{repo_name}:zg"), options, root=root, dst_options=reg)
+    index = skopeo_index(registry, f"{repo_name}:zg")
+    assert index.digest == pushed.digest and len(index.manifests) == 4
+    gzip_variants, zstd_instances = index.manifests[:2], index.manifests[2:]
+    for desc in zstd_instances:
+        assert layer_types(registry, repo_name, desc.digest) == {mt.OCI_LAYER_ZSTD}
+        assert desc.annotations == {COMPRESSION_ANNOTATION: "true"}
+    for desc in gzip_variants:
+        assert layer_types(registry, repo_name, desc.digest) == {mt.OCI_LAYER_GZIP}
+        assert desc.annotations == {}
+    # a gzip variant of a gzip source is that source, byte for byte
+    assert [d.digest for d in gzip_variants] == [m.digest for m in lst.index.manifests]
+    expected_platforms = [m.platform for m in lst.index.manifests]
+    assert [d.platform for d in gzip_variants] == [d.platform for d in zstd_instances] == expected_platforms
+    # a client without zstd support picks the gzip instance
+    assert index.choose(Platform("linux", "arm64")).digest == gzip_variants[1].digest
+    check_image(registry.ref(f"{repo_name}:zg"), reg)

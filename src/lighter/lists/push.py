@@ -3,9 +3,11 @@
 Each instance is copied with the copy engine from where its bytes are (the
 store, or its recorded location) into the destination *as an instance*
 (nothing is tagged), converted when ``format`` asks; ``add_compression``
-then copies each instance once more with recompressed layers, and those
-variants join the list after the originals, the zstd ones marked with
-containers/image's annotation.  The list is written last and only then
+then copies an instance once more with recompressed layers for each
+platform the written list lacks in that compression.  As containers/image
+does, every instance written with zstd layers is marked with its
+annotation and sorted after the others, so clients without zstd support
+pick a gzip one.  The list is written last and only then
 committed, so the destination never names an instance it does not hold.
 When nothing changed, the list's own bytes are pushed and its digest kept.
 """
@@ -21,7 +23,7 @@ from lighter.copy import CopyOptions, ManifestFormat, Progress, copy_between
 from lighter.digest import Digest
 from lighter.errors import UnsupportedError
 from lighter.lists.edit import rm
-from lighter.lists.ops import is_zstd_variant, zstd_last
+from lighter.lists.ops import zstd_last
 from lighter.lists.records import ManifestList, load, open_store, with_store_root
 from lighter.lists.sources import InstanceSource
 from lighter.manifest import COMPRESSION_ANNOTATION, Descriptor, ImageManifest, Index, manifest_digest, parse_manifest
@@ -102,67 +104,88 @@ def _copy_options(opts: PushOptions, compression: Algorithm | None, fmt: Manifes
     )
 
 
-def _copy_instance(source: InstanceSource, dest: ImageDestination, copy_options: CopyOptions) -> Descriptor:
-    """Copy one instance as an instance of ``dest``; its descriptor as written."""
+@dataclass(frozen=True, slots=True)
+class _Written:
+    """An instance as the destination now holds it, and what its layers are compressed with."""
+
+    desc: Descriptor
+    compression: Algorithm
+
+
+def _layer_compression(raw: bytes, media_type: str) -> Algorithm:
+    """zstd when any layer is (a client then needs zstd), else gzip when any layer is, else none."""
+    manifest = parse_manifest(raw, media_type)
+    found = (
+        {mt.compression_of(layer.media_type) for layer in manifest.layers}
+        if isinstance(manifest, ImageManifest)
+        else set()
+    )
+    for algorithm in ("zstd", "gzip"):
+        if algorithm in found:
+            return algorithm
+    return "none"
+
+
+def _copy_instance(source: InstanceSource, dest: ImageDestination, copy_options: CopyOptions) -> _Written:
+    """Copy one instance as an instance of ``dest``; its descriptor as written, and its layers' compression."""
     sink = _InstanceSink(dest)
     copy_between(source, sink, copy_options)
     assert sink.written is not None  # copy_between always writes the top-level manifest
     raw, media_type = sink.written
-    return source.desc.evolve(media_type=media_type, digest=manifest_digest(raw), size=len(raw))
-
-
-def _compression(source: InstanceSource) -> Algorithm:
-    """What an instance's layers are compressed with: zstd when marked or when its layers are, else gzip."""
-    if is_zstd_variant(source.desc):
-        return "zstd"
-    manifest = parse_manifest(*source.manifest())
-    if isinstance(manifest, ImageManifest):
-        for layer in manifest.layers:
-            found = mt.compression_of(layer.media_type)
-            if found in ("zstd", "none"):
-                return found
-            if found == "gzip":
-                break
-    return "gzip"
+    desc = source.desc.evolve(media_type=media_type, digest=manifest_digest(raw), size=len(raw))
+    return _Written(desc, _layer_compression(raw, media_type))
 
 
 def _variants(
-    lst: ManifestList, sources: list[InstanceSource], dest: ImageDestination, opts: PushOptions
-) -> list[Descriptor]:
-    """One more instance per (instance, algorithm) the list does not already have, as containers/image adds them."""
-    have = {(str(s.desc.platform), _compression(s)) for s in sources}
-    have |= {(str(d.platform), "zstd") for d in lst.index.manifests if is_zstd_variant(d)}
-    variants: list[Descriptor] = []
+    sources: list[InstanceSource], written: list[_Written], dest: ImageDestination, opts: PushOptions
+) -> list[_Written]:
+    """One more instance per (platform, algorithm) the pushed list does not have yet, as containers/image adds them.
+
+    What the list has is judged by what was written, not by the sources: with
+    ``--compression-format zstd`` the instances are zstd now, so
+    ``--add-compression gzip`` must add gzip variants for them.
+    """
+    have = {(str(w.desc.platform), w.compression) for w in written}
+    digests = {w.desc.digest for w in written}
+    variants: list[_Written] = []
     for algorithm in dict.fromkeys(opts.add_compression):
         for source in sources:
             key = (str(source.desc.platform), algorithm)
-            if is_zstd_variant(source.desc) or key in have:
+            if key in have:
                 continue
             fmt = opts.format or ("oci" if algorithm == "zstd" else None)
-            desc = _copy_instance(source, dest, _copy_options(opts, algorithm, fmt))
-            annotations = {k: v for k, v in source.desc.annotations.items() if k != COMPRESSION_ANNOTATION}
-            if algorithm == "zstd":
-                annotations[COMPRESSION_ANNOTATION] = "true"
-            variants.append(desc.evolve(annotations=annotations))
+            variant = _copy_instance(source, dest, _copy_options(opts, algorithm, fmt))
             have.add(key)
+            if variant.desc.digest not in digests:  # an image with no layers to recompress is its own variant
+                variants.append(variant)
+                digests.add(variant.desc.digest)
     return variants
 
 
-def _final_index(
-    lst: ManifestList, copied: dict[Digest, Descriptor], variants: list[Descriptor], opts: PushOptions
-) -> Index:
+def _marked(desc: Descriptor, compression: Algorithm) -> Descriptor:
+    """The instance marked as containers/image marks what it writes: the zstd annotation iff its layers are zstd."""
+    annotations = {k: v for k, v in desc.annotations.items() if k != COMPRESSION_ANNOTATION}
+    if compression == "zstd":
+        annotations[COMPRESSION_ANNOTATION] = "true"
+    return desc.evolve(annotations=annotations)
+
+
+def _final_index(lst: ManifestList, written: list[_Written], variants: list[_Written], opts: PushOptions) -> Index:
+    """The list to write: instances as written (converted with the list when asked), marked, zstd ones last."""
     index = lst.index
-    to_oci = None if opts.format is None else opts.format == "oci"
-    unchanged = all(copied[d.digest] == d for d in index.manifests if d.digest in copied)
-    if unchanged and not variants and (to_oci is None or to_oci == index.is_oci):
-        return index  # the list's own bytes: its digest stays what inspect showed
-    manifests = tuple(copied.get(d.digest, d) for d in index.manifests)
-    index = index.evolve(manifests=manifests)
-    if to_oci is not None:
-        index = index.convert(to_oci)
-    if variants:
-        index = index.evolve(manifests=zstd_last(index.manifests + tuple(variants)))
-    return index
+    to_oci = index.is_oci if opts.format is None else opts.format == "oci"
+    new = index.evolve(manifests=tuple(w.desc for w in written))
+    if to_oci != index.is_oci:
+        new = new.convert(to_oci)  # keeps the order; drops what the other flavour cannot carry
+    if to_oci:
+        manifests = [_marked(m, w.compression) for m, w in zip(new.manifests, written, strict=True)]
+        extra = [_marked(w.desc, w.compression) for w in variants]
+    else:  # a Docker list carries no annotations
+        manifests = list(new.manifests)
+        extra = [w.desc.evolve(annotations={}, artifact_type=None) for w in variants]
+    if to_oci == index.is_oci and not extra and tuple(manifests) == index.manifests:
+        return index  # nothing changed: the list's own bytes, so its digest stays what inspect showed
+    return new.evolve(manifests=zstd_last(tuple(manifests) + tuple(extra)))
 
 
 def _check_request(lst: ManifestList, opts: PushOptions) -> None:
@@ -216,9 +239,9 @@ def _push_to(lst: ManifestList, sources: list[InstanceSource], dst: ImageDestina
         single = copy_between(sources[0], dst, _copy_options(opts, opts.compression, opts.format))
         return PushResult(single.digest, single.media_type)
     copy_options = _copy_options(opts, opts.compression, opts.format)
-    copied = {s.desc.digest: _copy_instance(s, dst, copy_options) for s in sources}
-    variants = _variants(lst, sources, dst, opts)
-    final = _final_index(lst, copied, variants, opts)
+    written = [_copy_instance(s, dst, copy_options) for s in sources]
+    variants = _variants(sources, written, dst, opts)
+    final = _final_index(lst, written, variants, opts)
     dst.put_manifest(final.raw, final.media_type)
     dst.commit()
     return PushResult(final.digest, final.media_type, final.manifests)
