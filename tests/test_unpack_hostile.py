@@ -262,6 +262,28 @@ def test_extended_headers_are_charged_to_the_budget(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "f").is_file()
 
 
+def test_trailing_data_after_the_end_of_the_archive_is_bounded(tmp_path: Path) -> None:
+    """Zeros after end-of-archive compress to almost nothing; reading them counts against max_bytes."""
+    raw = _plain_entry("f") + _END + bytes(16 * 1024 * 1024)
+    _expect(
+        tmp_path, [raw], LayerLimitError, "trailing data after the end of the archive", limits=Limits(max_bytes=1 << 20)
+    )
+
+
+def test_trailing_data_counts_against_max_bytes(tmp_path: Path) -> None:
+    """Record padding (tarfile, like GNU tar, pads to 10 KiB) and extra trailing bytes count as content does."""
+    content = b"p" * 3000
+    tar = layer_tar(lambda t: add_member(t, "f", content, mode=0o644))
+    assert len(tar) == tarfile.RECORDSIZE
+    trailing = 64 * 1024
+    name = write_layers_image(tmp_path / "layout", "ok", [tar + bytes(trailing)])
+    unpack(name, tmp_path / "out", limits=Limits(max_bytes=len(content) + tarfile.RECORDSIZE + trailing))
+    assert (tmp_path / "out" / "f").read_bytes() == content
+    with pytest.raises(LayerLimitError, match="trailing data"):
+        unpack(name, tmp_path / "tight", limits=Limits(max_bytes=len(content) + trailing // 2))
+    assert not (tmp_path / "tight").exists()
+
+
 def test_oversized_declared_file(tmp_path: Path) -> None:
     info = tarfile.TarInfo("bomb.bin")
     info.size = 10 * 1024**4  # 10 TiB declared, only a few bytes present

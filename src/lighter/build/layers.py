@@ -235,6 +235,17 @@ def _drain(stream: IO[bytes] | DigestingReader | VerifyingReader) -> None:
         pass
 
 
+def _drain_trailing(plain: DigestingReader, budget: Budget, what: str) -> None:
+    """Read what follows the end-of-archive (it counts for the diffID), charged to the budget.
+
+    Tar writers pad to a record (10 KiB for GNU tar); anything more is read too, since the
+    diffID covers it, but it counts against ``max_bytes``: a tiny blob of zeros must not
+    decompress into an unbounded read.
+    """
+    while chunk := plain.read(CHUNK):
+        budget.charge_bytes(len(chunk), what, "with trailing data after the end of the archive, reads")
+
+
 def read_layer(source: ImageSource, descriptor: Descriptor, diff_id: Digest | None, budget: Budget) -> Iterator[Member]:
     """Yield the members of a layer; digests (blob and diffID) are checked when the generator ends."""
     what = f"layer {descriptor.digest}"
@@ -243,7 +254,7 @@ def read_layer(source: ImageSource, descriptor: Descriptor, diff_id: Digest | No
         plain = DigestingReader(decompressed(verifying, what))  # type: ignore[arg-type]
         try:
             yield from _members(plain, what, budget)
-            _drain(plain)
+            _drain_trailing(plain, budget, what)
         except _CORRUPT as exc:
             raise InvalidLayerError(f"{what}: truncated or corrupt stream: {exc}") from None
         _drain(verifying)
