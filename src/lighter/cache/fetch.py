@@ -23,6 +23,7 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Final
 
 from lighter.cache.layout import Cache, record_name
 from lighter.cache.schema import SourceItem
@@ -34,6 +35,14 @@ from lighter.manifest import ImageManifest, is_manifest_list, manifest_digest, p
 from lighter.transports import ImageSource, parse_image_name
 
 log = logging.getLogger(__name__)
+
+#: Blob streams a whole fetch may have open at once, shared out among the items fetched together.
+BLOB_STREAMS: Final = 8
+
+
+def blob_streams_per_item(workers: int) -> int:
+    """Blob streams of one image when ``workers`` items are fetched at once (the total stays bounded)."""
+    return max(1, BLOB_STREAMS // max(1, workers))
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +128,7 @@ def fetch(cache: Cache | str, items: Sequence[SourceItem], workers: int = 4) -> 
     store = cache if isinstance(cache, Cache) else Cache(cache)
     cached = tuple(i for i in items if store.has(i.kind, i.key))
     wanted = [i for i in items if not store.has(i.kind, i.key)]
-    # blobs of one image move in parallel too; keep the total number of streams bounded
-    parallel = max(1, 8 // max(1, workers))
+    parallel = blob_streams_per_item(workers)
     results: list[tuple[SourceItem, Exception | None]] = []
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="lighter-fetch") as pool:
         futures = [(item, pool.submit(fetch_item, store, item, parallel)) for item in wanted]
