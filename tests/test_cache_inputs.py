@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from lighter import check_image
 from lighter.cache import (
     Cache,
     ContainerImage,
@@ -119,24 +120,65 @@ def test_unused_manifest_lists_are_named(filled: tuple[Cache, list[ImageManifest
         cached_lists(cache, ["sha256:" + "8" * 64])
 
 
-def test_pipeline_origin_takes_the_first_regular_file(tmp_path: Path) -> None:
+def _pipeline_input(form: str, refs: dict[str, dict[str, str]]) -> dict[str, object]:
+    as_refs: object = refs if form == "object" else [{"id": k, "options": v} for k, v in refs.items()]
+    return {"type": "org.osbuild.containers", "origin": "org.osbuild.pipeline", "references": as_refs}
+
+
+@pytest.mark.parametrize("form", ["object", "array"])
+def test_pipeline_origin_takes_the_first_regular_file(tmp_path: Path, form: str) -> None:
     tree = tmp_path / "tree"
     tree.mkdir()
     first = write_random_image_archive(tree / "b-first.tar", seed=1)
     write_random_image_archive(tree / "c-second.tar", seed=2)
     (tree / "a-directory").mkdir()
-    os.symlink(tree / "c-second.tar", tree / "a-link.tar")
-    mapped = map_input(
-        {"type": "org.osbuild.containers", "origin": "org.osbuild.pipeline", "references": {"build": {"name": "os"}}},
-        trees={"build": str(tree)},
-    )
+    os.symlink("a-directory", tree / "0-link-to-a-directory")  # not a file: skipped
+    os.symlink("nowhere.tar", tree / "0-broken-link.tar")  # not a file: skipped
+    description = _pipeline_input(form, {"build": {"name": "os"}, "other": {"name": "os2"}})
+    other = tmp_path / "other"
+    other.mkdir()
+    second_tree = write_random_image_archive(other / "only.tar", seed=3)
+    mapped = map_input(description, trees={"build": str(tree), "other": str(other)})
     assert [(m.ref, m.name, m.format, os.path.basename(m.path)) for m in mapped] == [
-        ("build", "os", "oci-archive", "b-first.tar")
+        ("build", "os", "oci-archive", "b-first.tar"),
+        ("other", "os2", "oci-archive", "only.tar"),
     ]
-    with container_source(mapped[0]) as (name, source):
-        assert name == "os" and source.startswith("oci-archive:") and ":" not in source.removeprefix("oci-archive:")
-        with parse_image_name(source).new_source() as src:
-            assert src.manifest()[0] == first.raw
+    for image, expected in zip(mapped, (first, second_tree), strict=True):
+        with container_source(image) as (name, source):
+            assert name == image.name and source.startswith("oci-archive:")
+            assert ":" not in source.removeprefix("oci-archive:")
+            with parse_image_name(source).new_source() as src:
+                assert src.manifest()[0] == expected.raw
+            check_image(source)
+
+
+def test_pipeline_origin_follows_a_symlink_inside_the_tree_and_refuses_one_outside(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    write_random_image_archive(tree / "b-first.tar", seed=1)
+    second = write_random_image_archive(tree / "sub" / "c-second.tar", seed=2)
+    # as osbuild's os.path.isfile does, a link to a regular file counts, in the order of its own name
+    os.symlink("sub/c-second.tar", tree / "a-link.tar")
+    description = _pipeline_input("object", {"build": {"name": "os"}})
+    [image] = map_input(description, trees={"build": str(tree)})
+    assert os.path.basename(image.path) == "a-link.tar"
+    with container_source(image) as (_, source), parse_image_name(source).new_source() as src:
+        assert src.manifest()[0] == second.raw
+
+    outside = tmp_path / "outside.tar"
+    write_random_image_archive(outside, seed=4)
+    for name, target in (("0-absolute.tar", str(outside)), ("0-relative.tar", "sub/../../outside.tar")):
+        os.symlink(target, tree / name)
+        with pytest.raises(CacheError) as info:
+            map_input(description, trees={"build": str(tree)})
+        assert str(info.value) == (
+            f"pipeline build: {name} is a symlink to {outside.resolve()}, outside its tree {tree.resolve()}"
+            " (expected a file inside the tree)"
+        )
+        os.unlink(tree / name)
+    # a link that is not chosen is never looked at
+    os.symlink(outside, tree / "z-outside.tar")
+    assert os.path.basename(map_input(description, trees={"build": str(tree)})[0].path) == "a-link.tar"
 
 
 def test_pipeline_tree_without_a_file_is_a_clear_error(tmp_path: Path) -> None:

@@ -7,8 +7,9 @@ An input description names images by reference, in an object form
 * ``org.osbuild.source``: ids are image ids in the cache; each maps to
   its cached ``dir:`` image;
 * ``org.osbuild.pipeline``: ids name pipeline trees; each maps to the
-  first regular file of its tree, alphabetically, read as an
-  ``oci-archive`` (what an ``oci-archive`` stage leaves there).
+  first regular file of its tree (or symlink to one inside the tree),
+  alphabetically, read as an ``oci-archive`` (what an ``oci-archive``
+  stage leaves there).
 
 Manifest lists fetched beside the images are then matched to the images
 they contain (``attach_manifest_lists``), so that the step can keep the
@@ -81,14 +82,28 @@ def map_source_ref(cache: Cache, ref: str, options: Mapping[str, Any]) -> Contai
 
 
 def map_pipeline_ref(tree: str, ref: str, options: Mapping[str, Any]) -> ContainerImage:
-    """The first regular file of a pipeline's tree, alphabetically, as an oci-archive."""
+    """The first regular file of a pipeline's tree, alphabetically, as an oci-archive.
+
+    As in osbuild, a symlink to a regular file counts (``os.path.isfile``
+    follows links) and takes its place in the order by its own name; but the
+    chosen one must stay inside the tree, so that a pipeline never hands a
+    step a file from elsewhere on the host.
+    """
     try:
-        files = sorted(e.name for e in os.scandir(tree) if e.is_file(follow_symlinks=False))
+        files = sorted(e.name for e in os.scandir(tree) if e.is_file())
     except FileNotFoundError:
         raise CacheError(f"pipeline {ref}: its tree {tree} does not exist") from None
     if not files:
         raise CacheError(f"pipeline {ref}: its tree {tree} holds no regular file to use as an oci-archive")
-    return ContainerImage(ref, _name(ref, options), "oci-archive", os.path.join(tree, files[0]))
+    chosen = os.path.join(tree, files[0])
+    if os.path.islink(chosen):
+        target, root = os.path.realpath(chosen), os.path.realpath(tree)
+        if os.path.commonpath([target, root]) != root:
+            raise CacheError(
+                f"pipeline {ref}: {files[0]} is a symlink to {target}, outside its tree {root}"
+                " (expected a file inside the tree)"
+            )
+    return ContainerImage(ref, _name(ref, options), "oci-archive", chosen)
 
 
 def map_input(
