@@ -116,9 +116,9 @@ def test_system_mode_never_picks_zstd_variants_or_attestations() -> None:
 def test_all_and_index_only() -> None:
     index = _index(["linux/amd64", "linux/arm64"])
     plan = plan_list(index, CopyOptions(multi_arch="all"), ANY, AMD64)
-    assert plan == ListPlan(instances=index.manifests, list_mode="keep", to_oci=None)
+    assert plan == ListPlan(instances=index.manifests, list_mode="keep", to_oci=None, sparse=False)
     plan = plan_list(index, CopyOptions(multi_arch="index-only"), ANY, AMD64)
-    assert plan == ListPlan(instances=(), list_mode="keep", to_oci=None)
+    assert plan == ListPlan(instances=(), list_mode="keep", to_oci=None, sparse=True)
 
 
 def test_platform_selection_keeps_or_strips_the_list() -> None:
@@ -127,9 +127,19 @@ def test_platform_selection_keeps_or_strips_the_list() -> None:
     plan = plan_list(index, CopyOptions(platforms=wanted), ANY, AMD64)
     assert isinstance(plan, ListPlan)
     assert [str(d.platform) for d in plan.instances] == ["linux/arm64", "linux/s390x"]
-    assert plan.list_mode == "keep"
+    assert plan.list_mode == "keep" and plan.sparse
     plan = plan_list(index, CopyOptions(platforms=wanted, strip_removed_platforms=True), ANY, AMD64)
-    assert isinstance(plan, ListPlan) and plan.list_mode == "strip"
+    assert isinstance(plan, ListPlan) and plan.list_mode == "strip" and not plan.sparse
+
+
+def test_selecting_every_instance_is_not_sparse() -> None:
+    """--platform/--instance naming every instance (once or twice) copies the whole list."""
+    index = _index(["linux/amd64", "linux/arm64"])
+    everything = (parse_platform("linux/arm64"), parse_platform("linux/amd64"), parse_platform("linux/arm64"))
+    plan = plan_list(index, CopyOptions(platforms=everything), ANY, AMD64)
+    assert isinstance(plan, ListPlan) and len(plan.instances) == 2 and not plan.sparse
+    plan = plan_list(index, CopyOptions(instances=(index.manifests[0].digest,)), ANY, AMD64)
+    assert isinstance(plan, ListPlan) and plan.sparse
 
 
 def test_instance_selection_by_digest() -> None:

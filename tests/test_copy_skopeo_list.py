@@ -5,7 +5,9 @@ a buildx-style attestation (``unknown/unknown``, an in-toto layer) for the
 amd64 one, written to ``dir:`` and pushed with ``skopeo copy --all``.
 Everything lighter does here runs through its CLI; what it writes is read
 back with skopeo, and where skopeo can do the same copy its output is the
-reference.
+reference.  A registry refusing a sparse list is distribution 2.8 itself
+(it answers ``MANIFEST_BLOB_UNKNOWN``); other refusals come from the fault
+proxy.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from lighter.manifest import Descriptor, Index, build_image_manifest, build_inde
 from lighter.platform import parse_platform
 from lighter.testing.random import generate_image
 from lighter.transports import ImageDestination, parse_image_name
+from tests.faultproxy import FaultProxy
 from tests.fixtures_images import RunResult, run_command
 from tests.fixtures_registry import RegistryServer
 
@@ -223,3 +226,48 @@ def test_all_copies_every_instance_and_keeps_the_list_digest(
     # and skopeo can copy every instance's blobs back out
     _ok(run_tool("skopeo", "copy", "-q", "--all", *registry.skopeo_args("src"), dst, f"dir:{tmp_path / 'back'}"))
     assert (tmp_path / "back" / "manifest.json").read_bytes() == pushed.index.raw
+
+
+# -- the sparse-list hint (only when a sparse list is refused for naming what the registry lacks) ----------
+
+
+def test_sparse_list_refused_by_the_registry_suggests_strip(
+    pushed: PushedList, registry: RegistryServer, repo_name: str, run_lighter: Run, run_tool: Run
+) -> None:
+    dst = registry.ref(f"{repo_name}:t")
+    sides = [*registry.lighter_args("src"), *registry.lighter_args("dest")]
+    line = _one_line_error(run_lighter("copy", "-q", "--platform", "linux/arm64", *sides, pushed.ref, dst))
+    assert "MANIFEST_BLOB_UNKNOWN" in line and "use --strip-removed-platforms" in line
+    _ok(run_lighter("copy", "-q", "--platform", "linux/arm64", "--strip-removed-platforms", *sides, pushed.ref, dst))
+    arm64 = str(pushed.digest_of("linux/arm64"))
+    source_entries = json.loads(pushed.index.raw)["manifests"]
+    assert json.loads(_raw(run_tool, registry, dst))["manifests"] == [m for m in source_entries if m["digest"] == arm64]
+
+
+@pytest.mark.parametrize(
+    "selection",
+    [pytest.param(("--all",), id="all"), pytest.param(("--platform", "linux/arm64"), id="sparse")],
+)
+def test_other_refusals_of_the_list_carry_no_sparse_hint(
+    selection: tuple[str, ...],
+    pushed: PushedList,
+    registry: RegistryServer,
+    fault_proxy: Callable[[RegistryServer], FaultProxy],
+    repo_name: str,
+    run_lighter: Run,
+) -> None:
+    """A 401 for the list's PUT (after its instances went in) is about credentials, not sparseness."""
+    proxy = fault_proxy(registry)
+    proxy.fail(times=20, status=401, contains="/manifests/listtag", method="PUT")
+    args = [
+        *selection,
+        *registry.lighter_args("src"),
+        "--dest-tls-verify=false",
+        pushed.ref,
+        proxy.ref(f"{repo_name}:listtag"),
+    ]
+    line = _one_line_error(run_lighter("copy", "-q", *args))
+    assert "authentication required" in line
+    assert "--strip-removed-platforms" not in line and "--all" not in line
+    assert proxy.count("PUT", "/manifests/listtag", status=401) >= 1
+    assert proxy.count("PUT", "/manifests/sha256:", status=201) >= 1  # the instances were written first

@@ -239,19 +239,29 @@ class _Copier:
         try:
             self.dest.put_manifest(out.raw, out.media_type, instance=written if instance else None)
         except RegistryError as exc:
-            raise type(exc)(f"{exc} ({_sparse_hint(plan)})", exc.status) from None
+            hint = _sparse_hint(plan, exc)
+            if hint is None:
+                raise
+            raise RegistryError(f"{exc} ({hint})", exc.status) from None
         return out.raw, out.media_type
 
 
-def _sparse_hint(plan: ListPlan) -> str:
+def _sparse_hint(plan: ListPlan, exc: RegistryError) -> str | None:
+    """What to do when a registry refused a sparse list for naming instances it lacks; None otherwise.
+
+    Any other refusal (401, 403, a 5xx after the retries, a full copy's
+    failure) says nothing about sparseness: a hint there would send the user
+    the wrong way.
+    """
+    text = str(exc)
+    if not plan.sparse or not ("MANIFEST_BLOB_UNKNOWN" in text or "blob unknown" in text.lower()):
+        return None
     if not plan.instances:
         return "index-only: the destination must already hold every instance of the list; copy them first with --all"
-    if plan.list_mode == "keep":
-        return (
-            "the list still names instances that were not copied; some registries reject such sparse lists "
-            "with 'blob unknown': use --strip-removed-platforms"
-        )
-    return "the destination refused the manifest list"
+    return (
+        "the list still names instances that were not copied; some registries reject such sparse lists "
+        "with 'blob unknown': use --strip-removed-platforms"
+    )
 
 
 def _map_parallel(fn: Callable[[Descriptor], Descriptor], items: tuple[Descriptor, ...], parallel: int) -> list[Any]:

@@ -40,11 +40,18 @@ KEEP = LayerAction("keep")
 
 @dataclass(frozen=True, slots=True)
 class ListPlan:
-    """What to do with a manifest list at the top level."""
+    """What to do with a manifest list at the top level.
+
+    ``sparse`` is true when the list is kept byte-for-byte but this copy
+    writes only some of its instances (``--platform``, ``--instance``,
+    ``index-only``): a registry may then refuse the list with "blob unknown",
+    and only then is ``--strip-removed-platforms`` (or ``--all``) the cure.
+    """
 
     instances: tuple[Descriptor, ...]
     list_mode: ListMode
     to_oci: bool | None
+    sparse: bool = False
 
 
 def target_flavour(media_type: str, options: CopyOptions, caps: Capabilities) -> bool | None:
@@ -131,7 +138,8 @@ def plan_list(index: Index, options: CopyOptions, caps: Capabilities, system: Pl
     to_oci = target_flavour(index.media_type, options, caps)
     if options.preserve_digests and (to_oci is not None or mode == "strip"):
         raise DigestChangeError(f"--preserve-digests: the copy would rewrite the manifest list {index.digest}")
-    return ListPlan(instances=tuple(chosen), list_mode=mode, to_oci=to_oci)
+    sparse = mode == "keep" and {d.digest for d in chosen} != {m.digest for m in index.manifests}
+    return ListPlan(instances=tuple(chosen), list_mode=mode, to_oci=to_oci, sparse=sparse)
 
 
 def _selected(index: Index, options: CopyOptions) -> tuple[Descriptor, ...]:
