@@ -136,6 +136,10 @@ def commit(
 
     ``timestamp`` (seconds since the epoch, or a datetime) fixes the created
     time and clamps file mtimes, making the result reproducible.
+
+    The config's platform is the base image's (``platform`` then chooses it
+    from a list); without a base it is ``platform``, and without that the
+    host's: give ``platform`` for digests that are the same on any machine.
     """
     parsed_changes = [c if isinstance(c, Change) else parse_change(c) for c in changes]
     created, clamp = _moment(timestamp)

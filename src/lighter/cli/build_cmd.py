@@ -30,7 +30,12 @@ _DEFAULT_LIMITS = Limits()
     metavar="INSTRUCTION",
     help="ENV, CMD, ENTRYPOINT, WORKDIR, USER, LABEL, EXPOSE, VOLUME or STOPSIGNAL, in Dockerfile syntax (repeatable).",
 )
-@click.option("--platform", metavar="OS/ARCH[/VARIANT]", help="Platform of the image (and of --from's list).")
+@click.option(
+    "--platform",
+    metavar="OS/ARCH[/VARIANT]",
+    help="Platform of the image, or which image of --from's list to build on (then its platform is the base's). "
+    "Default: the base's, else this host's (give it for the same digests on any machine).",
+)
 @click.option(
     "--timestamp",
     type=int,
