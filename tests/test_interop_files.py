@@ -208,7 +208,6 @@ def test_bad_input_raises_the_specific_error_and_changes_nothing(tmp_path: Path,
     with pytest.raises(error):
         check_image(name)
     assert _snapshot(src_root) == before
+    # a failed copy into a new path leaves nothing there: no directory, no empty layout, no blobs
     assert not (tmp_path / "to-dir").exists()
-    # the source fails before the destination opens, or the layout is left with no image in it
-    if (tmp_path / "to-oci").exists():
-        assert json.loads((tmp_path / "to-oci" / "index.json").read_bytes())["manifests"] == []
+    assert not (tmp_path / "to-oci").exists()

@@ -141,12 +141,41 @@ def test_missing_layout_index_and_blobs(tmp_path: Path) -> None:
         source.manifest()
 
 
-def test_uncommitted_write_leaves_an_empty_valid_layout(tmp_path: Path) -> None:
+def test_uncommitted_write_into_a_new_path_leaves_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "new" / "deeper" / "layout"
+    with parse_image_name(f"oci:{target}:a").new_destination() as dest:
+        write_random_index(dest, commit=False)
+        assert any((target / "blobs" / "sha256").iterdir())  # blobs were written, then taken back
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_uncommitted_write_into_an_existing_directory_writes_no_layout_files(tmp_path: Path) -> None:
+    # as containers/image: oci-layout and index.json are written at commit only
     with parse_image_name(f"oci:{tmp_path}:a").new_destination() as dest:
         write_random_image(dest, commit=False)
-    assert json.loads((tmp_path / "index.json").read_bytes()) == {"schemaVersion": 2, "manifests": []}
-    with pytest.raises(ImageNotFoundError):
+    assert not (tmp_path / "index.json").exists()
+    assert not (tmp_path / "oci-layout").exists()
+    with pytest.raises(LayoutError, match=r"no index\.json"):
         parse_image_name(f"oci:{tmp_path}:a").new_source()
+
+
+def test_uncommitted_write_into_a_layout_keeps_its_index(tmp_path: Path) -> None:
+    first = _write(f"oci:{tmp_path}:a", seed=1)
+    index_before = (tmp_path / "index.json").read_bytes()
+    with parse_image_name(f"oci:{tmp_path}:b").new_destination() as dest:
+        write_random_image(dest, seed=2, commit=False)
+    assert (tmp_path / "index.json").read_bytes() == index_before
+    with parse_image_name(f"oci:{tmp_path}:a").new_source() as source:
+        assert source.manifest()[0] == first
+    with pytest.raises(ImageNotFoundError):
+        parse_image_name(f"oci:{tmp_path}:b").new_source()
+
+
+def test_a_file_in_the_way_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "file").write_bytes(b"x")
+    with pytest.raises(LayoutError, match="exists and is not a directory"):
+        parse_image_name(f"oci:{tmp_path / 'file'}:a").new_destination()
+    assert (tmp_path / "file").read_bytes() == b"x"
 
 
 def test_put_blob_mismatch_leaves_nothing(tmp_path: Path) -> None:

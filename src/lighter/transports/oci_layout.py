@@ -25,11 +25,13 @@ unnamed), and an unnamed entry with the same digest is replaced.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
 import os
 import re
+import threading
 from collections.abc import Callable
 from typing import IO, Final
 
@@ -239,20 +241,40 @@ def empty_index() -> Index:
     return Index(media_type=mt.OCI_INDEX, manifests=(), explicit_media_type=False)
 
 
+def _missing_dirs(path: str) -> list[str]:
+    """The directories ``os.makedirs(path)`` would create, deepest first."""
+    missing: list[str] = []
+    current = os.path.abspath(path)
+    while not os.path.lexists(current):
+        missing.append(current)
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    return missing
+
+
 class OCIDestination(ImageDestination):
-    """Writes into a layout; the image becomes visible in ``index.json`` at ``commit``."""
+    """Writes into a layout; the image becomes visible in ``index.json`` at ``commit``.
+
+    ``oci-layout`` and ``index.json`` are written only by ``commit``, so a
+    failed copy into a new path leaves no layout behind: ``close`` without a
+    commit removes the blobs this destination wrote and the directories it
+    created.  Into an existing layout, verified blobs may stay (DESIGN.md
+    rule 3 allows them; a retry reuses them) but ``index.json`` is untouched.
+    """
 
     def __init__(self, ref: PathRefReference, root: str | None = None) -> None:
         self._ref = ref
         self.root = root if root is not None else ref.path
         self._top: Descriptor | None = None
+        self._committed = False
+        self._lock = threading.Lock()
+        self._written: list[str] = []
+        if os.path.lexists(self.root) and not os.path.isdir(self.root):
+            raise LayoutError(f"cannot write to {ref}: {self.root} exists and is not a directory")
+        self._created_dirs = _missing_dirs(self.root)
         os.makedirs(self.root, exist_ok=True)
-        # An empty layout from the start: an uncommitted write leaves a valid layout with nothing in it.
-        with locked(os.path.join(self.root, LOCK_FILE)):
-            if not os.path.exists(os.path.join(self.root, LAYOUT_FILE)):
-                atomic_write(os.path.join(self.root, LAYOUT_FILE), LAYOUT_CONTENT)
-            if not os.path.exists(os.path.join(self.root, INDEX_FILE)):
-                atomic_write(os.path.join(self.root, INDEX_FILE), empty_index().raw)
 
     @property
     def reference(self) -> PathRefReference:
@@ -266,6 +288,18 @@ class OCIDestination(ImageDestination):
     def _path(self, digest: Digest) -> str:
         return os.path.join(self.root, "blobs", digest.algorithm, digest.hex)
 
+    def _written_path(self, digest: Digest) -> str:
+        """``_path``, remembered: asked for just before the verified file is renamed there."""
+        path = self._path(digest)
+        with self._lock:
+            self._written.append(path)
+        return path
+
+    def _blob_dir(self, algorithm: str) -> str:
+        directory = os.path.join(self.root, "blobs", algorithm)
+        os.makedirs(directory, exist_ok=True)
+        return directory
+
     def has_blob(self, descriptor: Descriptor) -> bool:
         try:
             size = os.stat(self._path(descriptor.digest)).st_size
@@ -275,17 +309,14 @@ class OCIDestination(ImageDestination):
 
     def put_blob(self, stream: IO[bytes], descriptor: Descriptor | None, media_type: str = "") -> Descriptor:
         algorithm = descriptor.digest.algorithm if descriptor is not None else "sha256"
-        directory = os.path.join(self.root, "blobs", algorithm)
-        os.makedirs(directory, exist_ok=True)
-        return store_blob(stream, descriptor, media_type, directory, self._path)
+        return store_blob(stream, descriptor, media_type, self._blob_dir(algorithm), self._written_path)
 
     def put_manifest(self, raw: bytes, media_type: str, instance: Digest | None = None) -> None:
         digest = manifest_digest(raw)
         if instance is not None:
             verify_manifest(raw, instance, f"manifest written as instance {instance}")
-        directory = os.path.join(self.root, "blobs", digest.algorithm)
-        os.makedirs(directory, exist_ok=True)
-        write_stream(io.BytesIO(raw), directory, lambda _computed: self._path(digest), what="manifest")
+        directory = self._blob_dir(digest.algorithm)
+        write_stream(io.BytesIO(raw), directory, lambda _computed: self._written_path(digest), what="manifest")
         if instance is None:
             annotations = {REF_NAME: self._ref.ref_name} if self._ref.ref_name else {}
             self._top = Descriptor(media_type or guess_media_type(raw), digest, len(raw), annotations=annotations)
@@ -304,3 +335,20 @@ class OCIDestination(ImageDestination):
             atomic_write(index_path, dataclasses.replace(index, manifests=tuple(manifests), raw=b"").raw)
             if not os.path.exists(os.path.join(self.root, LAYOUT_FILE)):
                 atomic_write(os.path.join(self.root, LAYOUT_FILE), LAYOUT_CONTENT)
+        self._committed = True
+
+    def close(self) -> None:
+        if self._committed or not self._created_dirs:
+            return
+        if os.path.exists(os.path.join(self.root, INDEX_FILE)):
+            return  # another writer committed into the new layout meanwhile: its image may use our blobs
+        with self._lock:
+            written, self._written = self._written, []
+        for path in written:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        # blobs/<alg>, blobs, then the directories makedirs made; rmdir leaves one another writer is filling
+        inner = [top for top, _dirs, _files in os.walk(self.root, topdown=False) if top != self.root]
+        for directory in [*inner, *self._created_dirs]:
+            with contextlib.suppress(OSError):
+                os.rmdir(directory)
