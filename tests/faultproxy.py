@@ -7,6 +7,8 @@ rules set on it misbehave on purpose for the requests they match:
 * ``drop_once(after=N)``: the first matching GET answer is cut after N body
   bytes (the connection is closed mid-blob);
 * ``fail(times=N, status=503)``: answer ``status`` N times, then pass through;
+* ``reset(times=N)``: read the request, then reset the connection (TCP RST)
+  without answering, N times (recorded with status 0);
 * ``flip_byte(offset=0)``: flip one byte of matching GET bodies;
 * ``redirect(to=URL)``: answer matching GETs with a 307 to ``URL + path``
   (another proxy plays a storage backend);
@@ -25,6 +27,7 @@ import http.client
 import json
 import socket
 import ssl
+import struct
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,7 +43,7 @@ _HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "proxy-connec
 
 @dataclass
 class Rule:
-    kind: str  # drop | fail | flip | redirect | paginate
+    kind: str  # drop | fail | reset | flip | redirect | paginate
     method: str | None
     contains: str
     times: int | None  # None: forever
@@ -129,6 +132,9 @@ class FaultProxy:
     ) -> Rule:
         return self._add(Rule("fail", method, contains, times, status=status, retry_after=retry_after))
 
+    def reset(self, times: int, contains: str = "", method: str | None = None) -> Rule:
+        return self._add(Rule("reset", method, contains, times))
+
     def flip_byte(self, offset: int = 0, contains: str = BLOBS, times: int | None = None) -> Rule:
         return self._add(Rule("flip", "GET", contains, times, after=offset))
 
@@ -213,11 +219,23 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             if self.command != "HEAD":
                 self.wfile.write(body)
 
+        def _reset(self) -> None:
+            """Close with SO_LINGER 0: the client reads a connection reset, not an answer."""
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            self.connection.close()
+
         def _proxy(self) -> None:
             method, path = self.command, self.path
             authorization = "Authorization" in self.headers
             body = self._body()
             rule = proxy.take_rule(method, path)
+            if rule is not None and rule.kind == "reset":
+                for _ in body or ():
+                    pass
+                proxy.record(method, path, 0, authorization)
+                self._reset()
+                return
             if rule is not None and rule.kind in ("fail", "redirect"):
                 for _ in body or ():
                     pass

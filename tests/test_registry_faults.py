@@ -2,21 +2,37 @@
 
 from __future__ import annotations
 
+import email.utils
 import io
-import time
+import json
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from lighter import mediatype as mt
 from lighter.copy import copy_image
 from lighter.digest import digest_bytes
-from lighter.errors import DigestMismatchError, RegistryTransientError
+from lighter.errors import (
+    AuthenticationError,
+    DigestMismatchError,
+    ManifestNotFoundError,
+    RegistryError,
+    RegistryTransientError,
+)
 from lighter.manifest import Descriptor, ImageManifest
 from lighter.testing.random import write_random_image
 from lighter.transports import parse_image_name
 from lighter.transports.registry import RegistryReference, list_tags
 from lighter.transports.registry.body import BlobReader
+from lighter.transports.registry.client import (
+    MAX_BACKOFF,
+    MAX_RETRY_AFTER,
+    RegistryClient,
+    backoff_delay,
+    retry_after_seconds,
+)
 from tests.faultproxy import FaultProxy
 from tests.fixtures_registry import RegistryServer
 
@@ -102,14 +118,148 @@ def test_5xx_after_retries_names_the_request_not_unknown(
     assert str(info.value) == f"{proxy.host} answered 500 for repository {repo_name} {injected}"
 
 
-def test_retry_after_is_honoured(registry: RegistryServer, repo_name: str, fault_proxy: Proxy) -> None:
+# -- retries and back-off -------------------------------------------------------
+
+NOW = 1_700_000_000.0  # a fixed clock for the back-off: Retry-After dates are relative to it
+
+
+def _no_sleep(client: RegistryClient) -> list[float]:
+    """Make ``client`` record its back-off instead of sleeping; the list it records into."""
+    waited: list[float] = []
+    client.sleep = waited.append
+    client.clock = lambda: NOW
+    return waited
+
+
+def test_backoff_is_exponential_and_capped() -> None:
+    assert [backoff_delay(attempt, None, None, NOW) for attempt in range(8)] == [1, 2, 4, 8, 16, 30, 30, 30]
+    assert MAX_BACKOFF == 30
+    assert backoff_delay(10_000, None, None, NOW) == MAX_BACKOFF  # no overflow however long it goes on
+    assert backoff_delay(3, None, 0.25, NOW) == 0.25  # --retry-delay: fixed
+    assert backoff_delay(3, None, -1.0, NOW) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("7", 7.0),
+        (" 12 ", 12.0),
+        ("0", 0.0),
+        ("3600", MAX_RETRY_AFTER),  # a registry cannot park us for an hour
+        (email.utils.formatdate(NOW + 20, usegmt=True), 20.0),
+        (email.utils.formatdate(NOW + 7200, usegmt=True), MAX_RETRY_AFTER),
+        (email.utils.formatdate(NOW - 50, usegmt=True), 0.0),  # already past: go now
+    ],
+)
+def test_retry_after_wins_over_the_backoff(header: str, expected: float) -> None:
+    assert backoff_delay(4, header, None, NOW) == expected
+    assert backoff_delay(4, header, 0.5, NOW) == expected  # over --retry-delay too
+
+
+@pytest.mark.parametrize("header", ["", "soon", "Mon, 99 Foo 2024 99:99:99 GMT", "-5"])
+def test_unusable_retry_after_falls_back(header: str) -> None:
+    assert retry_after_seconds(header, NOW) is None
+    assert backoff_delay(2, header, None, NOW) == 4.0
+
+
+@pytest.mark.parametrize("form", ["seconds", "http-date"])
+def test_retry_after_is_honoured(registry: RegistryServer, repo_name: str, fault_proxy: Proxy, form: str) -> None:
+    pushed = push(registry, f"{repo_name}:1", sizes=(100,))
+    proxy = fault_proxy(registry)
+    header = "3" if form == "seconds" else email.utils.formatdate(NOW + 12, usegmt=True)
+    proxy.fail(times=2, status=429, contains="/manifests/", retry_after=header)
+    with ref(proxy.ref(f"{repo_name}:1")).new_source(proxy.options(retry_delay=0.0)) as src:
+        waited = _no_sleep(src.repository.client)
+        assert src.manifest()[0] == pushed.raw
+    assert waited == ([3.0, 3.0] if form == "seconds" else [12.0, 12.0])
+    assert proxy.count("GET", "/manifests/", status=429) == 2
+
+
+def test_5xx_backs_off_exponentially(registry: RegistryServer, repo_name: str, fault_proxy: Proxy) -> None:
+    pushed = push(registry, f"{repo_name}:1", sizes=(100,))
+    proxy = fault_proxy(registry)
+    proxy.fail(times=3, status=503, contains="/manifests/")
+    with ref(proxy.ref(f"{repo_name}:1")).new_source(proxy.options(retry_delay=None, retry_times=3)) as src:
+        waited = _no_sleep(src.repository.client)
+        assert src.manifest()[0] == pushed.raw
+    assert waited == [1.0, 2.0, 4.0]
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "message"),
+    [
+        (400, RegistryError, "{host} answered 400 for manifest {name}:1 (UNAVAILABLE: injected failure)"),
+        (403, AuthenticationError, "access denied to {name} on {host} (UNAVAILABLE: injected failure)"),
+        (404, ManifestNotFoundError, "manifest unknown: {name}:1 on {host}"),
+    ],
+)
+def test_4xx_is_sent_exactly_once(
+    registry: RegistryServer, repo_name: str, fault_proxy: Proxy, status: int, error: type[Exception], message: str
+) -> None:
     push(registry, f"{repo_name}:1", sizes=(100,))
     proxy = fault_proxy(registry)
-    proxy.fail(times=1, status=429, contains="/manifests/", retry_after="1")
-    with ref(proxy.ref(f"{repo_name}:1")).new_source(proxy.options(retry_delay=0.0)) as src:
-        start = time.monotonic()
-        src.manifest()
-        assert time.monotonic() - start >= 0.9
+    proxy.fail(times=5, status=status, contains="/manifests/")
+    with ref(proxy.ref(f"{repo_name}:1")).new_source(proxy.options(retry_times=3)) as src:
+        waited = _no_sleep(src.repository.client)
+        with pytest.raises(error) as info:
+            src.manifest()
+    assert type(info.value) is error and not isinstance(info.value, RegistryTransientError)
+    assert str(info.value) == message.format(host=proxy.host, name=repo_name)
+    assert proxy.count("GET", "/manifests/") == 1
+    assert waited == []
+
+
+def test_connection_reset_is_retried(registry: RegistryServer, repo_name: str, fault_proxy: Proxy) -> None:
+    pushed = push(registry, f"{repo_name}:1", sizes=(100,))
+    proxy = fault_proxy(registry)
+    proxy.reset(times=2, contains="/manifests/", method="GET")
+    with ref(proxy.ref(f"{repo_name}:1")).new_source(proxy.options(retry_delay=None, retry_times=2)) as src:
+        waited = _no_sleep(src.repository.client)
+        assert src.manifest()[0] == pushed.raw
+    assert waited == [1.0, 2.0]
+    assert proxy.count("GET", "/manifests/", status=0) == 2
+    assert proxy.count("GET", "/manifests/", status=200) == 1
+    # once more than --retry-times: the reset is reported, in one line
+    proxy.reset(times=2, contains="/manifests/", method="GET")
+    source = ref(proxy.ref(f"{repo_name}:1")).new_source(proxy.options(retry_times=1))
+    with source, pytest.raises(RegistryTransientError) as info:
+        _no_sleep(source.repository.client)
+        source.manifest()
+    assert str(info.value).startswith(f"GET http://{proxy.host}/v2/{repo_name}/manifests/1 failed: ")
+    assert "\n" not in str(info.value)
+
+
+def test_no_resume_with_retry_times_0(registry: RegistryServer, repo_name: str, fault_proxy: Proxy) -> None:
+    pushed = push(registry, f"{repo_name}:1")
+    layer = pushed.layers[0]
+    proxy = fault_proxy(registry)
+    proxy.drop_once(after=1024 * 1024 + 123, contains=str(layer.digest))
+    source = ref(proxy.ref(f"{repo_name}:1")).new_source(proxy.options(retry_times=0))
+    with source, source.blob(layer) as stream, pytest.raises(RegistryTransientError) as info:
+        stream.read()
+    assert str(info.value).startswith(f"download of blob {layer.digest} failed at byte ")
+    assert proxy.count("GET", str(layer.digest)) == 1  # no ranged GET
+
+
+def test_cli_retry_times_and_delay(
+    registry: RegistryServer, repo_name: str, fault_proxy: Proxy, run_lighter: Callable[..., Any], tmp_path: Path
+) -> None:
+    pushed = push(registry, f"{repo_name}:1", sizes=(100,))
+    proxy = fault_proxy(registry)
+    source = proxy.ref(f"{repo_name}:1")
+    proxy.fail(times=2, status=503, contains="/manifests/")
+    flags = ("copy", "-q", "--src-tls-verify=false", "--retry-delay", "0.01")
+    done = run_lighter(*flags, "--retry-times", "2", source, f"oci:{tmp_path / 'ok'}:x")
+    assert done.returncode == 0, done.stderr
+    index = json.loads((tmp_path / "ok" / "index.json").read_text())
+    assert index["manifests"][0]["digest"] == str(pushed.digest)
+    assert proxy.count(contains="/manifests/", status=503) == 2
+    proxy.fail(times=2, status=503, contains="/manifests/")
+    failed = run_lighter(*flags, "--retry-times", "1", source, f"oci:{tmp_path / 'failed'}:x")
+    assert failed.returncode == 1
+    assert failed.stderr.startswith(f"lighter: error: {proxy.host} answered 503 for manifest {repo_name}:1 ")
+    assert failed.stderr.count("\n") == 1
+    assert proxy.count(contains="/manifests/", status=503) == 4
 
 
 def test_upload_retries_5xx(registry: RegistryServer, repo_name: str, fault_proxy: Proxy) -> None:
@@ -190,12 +340,14 @@ def test_seekable_upload_is_sent_again(registry: RegistryServer, repo_name: str,
     path = tmp_path / "blob"
     path.write_bytes(data)
     proxy = fault_proxy(registry)
-    proxy.fail(times=1, status=503, contains="/blobs/uploads/", method="PATCH")
+    proxy.fail(times=1, status=503, contains="/blobs/uploads/", method="PATCH", retry_after="5")
     desc = Descriptor(mt.OCI_LAYER, digest_bytes(data), len(data))
     with ref(proxy.ref(f"{repo_name}:1")).new_destination(proxy.options()) as dest, open(path, "rb") as stream:
+        waited = _no_sleep(dest.repository.client)
         assert dest.put_blob(stream, desc) == desc
         assert dest.has_blob(desc)
     assert proxy.count("PATCH", status=503) == 1 and proxy.count("PATCH", status=202) == 1
+    assert waited == [5.0]  # the client's back-off, honouring the PATCH answer's Retry-After
     # a stream that cannot be rewound is not sent twice: the failure is reported
     proxy.fail(times=1, status=503, contains="/blobs/uploads/", method="PATCH")
     other = data[::-1]

@@ -5,7 +5,8 @@ some bytes arrived, ask again with ``Range: bytes=N-``; a ``206`` answer
 continues the stream, a ``200`` (a server without ranges) is skipped up to
 N.  Bytes are counted only when handed to the caller, so whatever a failed
 read had buffered is simply fetched again.  Attempts are bounded: at most
-``retry_times`` failures in a row without progress, and ``MAX_RESUMES`` in all.
+``retry_times`` failures in a row without progress (none with
+``--retry-times 0``), and ``MAX_RESUMES`` in all.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ class BlobReader(io.RawIOBase):
         self._reopen = reopen
         self._size = size if size >= 0 else None
         self._what = what
-        self._retries = max(1, retries)
+        # --retry-times 0 means no second attempt, a resume included
+        self._retries = max(0, retries)
         self._pos = 0
         self._resumes = 0
         self._stalled = 0

@@ -21,11 +21,12 @@ they are stored by the registry.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import email.utils
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Final
 from urllib.parse import urljoin, urlsplit
 
@@ -103,15 +104,40 @@ def _show(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
-def _retry_after(value: str | None) -> float | None:
+def retry_after_seconds(value: str | None, now: float) -> float | None:
+    """A ``Retry-After`` header as seconds from ``now`` (a ``time.time()``): delta-seconds or an HTTP-date.
+
+    >>> retry_after_seconds("7", 0.0)
+    7.0
+    >>> retry_after_seconds("Thu, 01 Jan 1970 00:01:00 GMT", 15.0)
+    45.0
+    >>> retry_after_seconds("soon", 0.0) is None
+    True
+    """
     if not value:
         return None
     if value.strip().isdigit():
         return float(value.strip())
-    with contextlib.suppress(TypeError, ValueError):
+    with contextlib.suppress(TypeError, ValueError, IndexError, OverflowError):
         when = email.utils.parsedate_to_datetime(value)
-        return max(0.0, when.timestamp() - time.time())
+        # an HTTP-date is GMT; "-0000" parses as naive
+        when = when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
+        return max(0.0, when.timestamp() - now)
     return None
+
+
+def backoff_delay(attempt: int, retry_after: str | None, fixed: float | None, now: float) -> float:
+    """Seconds to wait after failed attempt ``attempt`` (0-based): the one back-off of every retry.
+
+    The registry's ``Retry-After`` wins (capped at ``MAX_RETRY_AFTER``), then
+    ``--retry-delay``, then 1, 2, 4 ... seconds capped at ``MAX_BACKOFF``.
+    """
+    asked = retry_after_seconds(retry_after, now)
+    if asked is not None:
+        return min(asked, MAX_RETRY_AFTER)
+    if fixed is not None:
+        return max(0.0, fixed)
+    return float(min(2.0 ** min(attempt, 32), MAX_BACKOFF))
 
 
 class RegistryClient:
@@ -142,19 +168,20 @@ class RegistryClient:
         self.auth = Authenticator(host, credentials, registry_token, self._send_small)
         self._base: str | None = None
         self._ping_lock = threading.Lock()
+        #: how the back-off waits and tells the time (tests replace them to wait for nothing)
+        self.sleep: Callable[[float], None] = time.sleep
+        self.clock: Callable[[], float] = time.time
 
     # -- plumbing --------------------------------------------------------------
 
     def close(self) -> None:
         self._pool.clear()
 
-    def _delay(self, attempt: int, retry_after: str | None) -> float:
-        asked = _retry_after(retry_after)
-        if asked is not None:
-            return min(asked, MAX_RETRY_AFTER)
-        if self.options.retry_delay is not None:
-            return max(0.0, self.options.retry_delay)
-        return float(min(2.0**attempt, MAX_BACKOFF))
+    def back_off(self, attempt: int, retry_after: str | None = None) -> float:
+        """Wait before retrying after failed attempt ``attempt`` (see ``backoff_delay``); the seconds waited."""
+        delay = backoff_delay(attempt, retry_after, self.options.retry_delay, self.clock())
+        self.sleep(delay)
+        return delay
 
     def _send(
         self, method: str, url: str, headers: Mapping[str, str], body: Body, replayable: bool = True
@@ -183,13 +210,13 @@ class RegistryClient:
                 if last:
                     raise RegistryTransientError(f"{method} {_show(url)} failed: {exc}") from None
                 log.debug("%s %s failed (%s); retrying", method, _show(url), exc)
-                time.sleep(self._delay(attempt, None))
+                self.back_off(attempt)
                 continue
             if (resp.status == 429 or resp.status >= 500) and not last:
                 retry_after = resp.headers.get("Retry-After")
                 discard(resp)
                 log.debug("%s %s answered %d; retrying", method, _show(url), resp.status)
-                time.sleep(self._delay(attempt, retry_after))
+                self.back_off(attempt, retry_after)
                 continue
             return resp
         raise AssertionError("unreachable")  # pragma: no cover

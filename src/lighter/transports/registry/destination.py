@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import IO
 
 from lighter.digest import Digest, digest_bytes
@@ -19,6 +18,7 @@ from lighter.errors import DigestMismatchError, RegistryTransientError
 from lighter.manifest import Descriptor, manifest_digest
 from lighter.transports.base import Capabilities, ImageDestination, TransportOptions
 from lighter.transports.registry import locations
+from lighter.transports.registry.errors import RegistryBusyError
 from lighter.transports.registry.reference import RegistryReference
 from lighter.transports.registry.repository import Repository, manifest_matches, open_repository
 from lighter.transports.registry.upload import SMALL_BLOB, try_mount, upload_bytes, upload_stream
@@ -110,7 +110,9 @@ class RegistryDestination(ImageDestination):
                     raise
                 log.debug("upload to %s failed (%s); sending again", self.repository.name, exc)
                 stream.seek(start)
-                time.sleep(self._options.retry_delay if self._options.retry_delay is not None else 2.0**attempt)
+                # the client's one back-off: capped, and the registry's Retry-After first
+                retry_after = exc.retry_after if isinstance(exc, RegistryBusyError) else None
+                self.repository.client.back_off(attempt, retry_after)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def put_manifest(self, raw: bytes, media_type: str, instance: Digest | None = None) -> None:

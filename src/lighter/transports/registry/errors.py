@@ -6,7 +6,9 @@ Registries describe failures in a JSON body (distribution spec)::
 
 The first error's code and message are kept in the one-line message; the
 request itself is named by what the caller was doing (``manifest NAME:TAG``,
-``blob DIGEST``), never with credentials.
+``blob DIGEST``), never with credentials.  A 429 or 5xx raises
+``RegistryBusyError`` (a ``RegistryTransientError``) that keeps the answer's
+``Retry-After`` for whoever retries the operation (a chunked upload).
 """
 
 from __future__ import annotations
@@ -24,6 +26,14 @@ from lighter.errors import (
 )
 
 _MAX_MESSAGE = 200
+
+
+class RegistryBusyError(RegistryTransientError):
+    """A 429 or 5xx answer; ``retry_after`` is its ``Retry-After`` header (None when it had none)."""
+
+    def __init__(self, message: str, status: int, retry_after: str | None = None) -> None:
+        super().__init__(message, status)
+        self.retry_after = retry_after
 
 
 def registry_message(body: bytes) -> str:
@@ -66,6 +76,7 @@ def raise_for_status(
     what: str,
     not_found: type[NotFoundError] | None = None,
     had_credentials: bool = False,
+    retry_after: str | None = None,
 ) -> NoReturn:
     """Raise the exception for a failed request on ``what`` (``manifest app:1``, ``blob app@sha256:...``).
 
@@ -87,7 +98,7 @@ def raise_for_status(
     elif status == 405:
         error = UnsupportedError(f"{host} does not allow this operation on {what}{suffix}")
     elif status == 429 or status >= 500:
-        error = RegistryTransientError(f"{host} answered {status} for {what}{suffix}", status)
+        error = RegistryBusyError(f"{host} answered {status} for {what}{suffix}", status, retry_after)
     else:
         error = RegistryError(f"{host} answered {status} for {what}{suffix}", status)
     raise error

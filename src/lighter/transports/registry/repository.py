@@ -90,6 +90,7 @@ class Repository:
             what=what,
             not_found=not_found,
             had_credentials=self.client.auth.has_credentials,
+            retry_after=resp.headers.get("Retry-After"),
         )
 
     # -- manifests -----------------------------------------------------------

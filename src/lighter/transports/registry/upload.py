@@ -47,6 +47,7 @@ def _fail(repo: Repository, resp: urllib3.BaseHTTPResponse, what: str) -> None:
         repository=repo.name,
         what=what,
         had_credentials=repo.client.auth.has_credentials,
+        retry_after=resp.headers.get("Retry-After"),
     )
 
 
