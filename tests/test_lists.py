@@ -9,6 +9,7 @@ import pytest
 
 from lighter import lists
 from lighter import mediatype as mt
+from lighter.copy import copy_image
 from lighter.digest import Digest, digest_bytes
 from lighter.errors import (
     InstanceNotInListError,
@@ -344,6 +345,32 @@ def test_push_of_a_vanished_instance_names_it_and_its_location(tmp_path: Path) -
     assert str(vanishing.digest) in message and f"store:[{other}]localhost/gone:latest" in message
     assert "\n" not in message
     assert Store(str(tmp_path)).catalog.all() == before  # nothing pushed, nothing changed
+
+
+def test_push_checks_every_blob_at_its_location_before_writing(tmp_path: Path) -> None:
+    """An OCI layout that lost one layer: nothing reaches the destination layout, the error names the blob."""
+    layout, held = tmp_path / "layout", tmp_path / "held"
+    with parse_image_name(f"oci:{layout}:arm").new_destination() as dest:
+        arm = write_random_image(dest, platform="linux/arm64", seed=14, layer_sizes=(4000, 3000))
+    copy_image(f"oci:{layout}:arm", f"oci:{held}:arm")
+    put_image(tmp_path, "kept", seed=1)
+    lists.create("l", ["store:kept", f"oci:{layout}:arm"], root=str(tmp_path))
+    gone = arm.layers[0].digest
+    (layout / "blobs" / "sha256" / gone.hex).unlink()
+    out = tmp_path / "out"  # a store destination writes blobs as they come: any early write would show
+    with pytest.raises(InstanceUnavailableError) as caught:
+        lists.push("l", f"store:[{out}]x", root=str(tmp_path))
+    message = str(caught.value)
+    assert str(arm.digest) in message and str(gone) in message and f"oci:{layout}:arm" in message
+    assert "\n" not in message
+    assert list(Store(str(out)).blobs.digests()) == [] and Store(str(out)).catalog.all() == []
+    # a destination that holds the blob already does not need it from the location
+    result = lists.push("l", f"oci:{held}:list", root=str(tmp_path))
+    assert result.digest == lists.load("l", root=str(tmp_path)).digest
+    check_image(f"oci:{held}:list")
+    # but recompressing reads every layer, so there the missing one is refused again
+    with pytest.raises(InstanceUnavailableError, match=str(gone)):
+        lists.push("l", f"oci:{held}:zstd", lists.PushOptions(compression="zstd"), root=str(tmp_path))
 
 
 def test_list_copied_into_the_store_pushes_from_its_blobs(tmp_path: Path) -> None:

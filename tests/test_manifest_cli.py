@@ -170,6 +170,20 @@ def test_push_with_a_vanished_instance_source(lighter: Run, root: Path, tmp_path
     assert snapshot(root) == before
 
 
+def test_push_with_a_vanished_blob_writes_nothing(lighter: Run, root: Path, tmp_path: Path) -> None:
+    """The manifest is still where it was added from, one layer is not: the pre-flight names it."""
+    elsewhere = tmp_path / "elsewhere"
+    with parse_image_name("store:far").new_destination(TransportOptions(store_root=str(elsewhere))) as dest:
+        far = write_random_image(dest, platform="linux/ppc64le", seed=43, layer_sizes=(3000, 2000, 1000))
+    ok(lighter("manifest", "create", "l", "store:demo/img:0", f"store:[{elsewhere}]far"))
+    gone = far.layers[1].digest
+    (elsewhere / "blobs" / "sha256" / gone.hex).unlink()
+    before = snapshot(root)
+    line = one_line_error(lighter("manifest", "push", "l", "store:out"))
+    assert str(far.digest) in line and str(gone) in line and f"store:[{elsewhere}]localhost/far:latest" in line
+    assert snapshot(root) == before  # not even the config or the other layers were copied in
+
+
 def test_rmi_of_an_image_a_list_needs(lighter: Run, root: Path) -> None:
     ok(lighter("manifest", "create", "l", "store:demo/img:0"))
     before = snapshot(root)

@@ -225,6 +225,9 @@ def push(
             sources[-1].check()  # every instance readable before anything is written
         dst_ref = parse_image_name(dest) if isinstance(dest, str) else dest
         with dst_ref.new_destination(with_store_root(dst_options, store)) as dst:
+            rewrites = opts.compression is not None or bool(opts.add_compression) or opts.format is not None
+            for source in sources:
+                source.check_blobs(dst, rewrites)  # a vanished blob fails here, before anything is written
             result = _push_to(lst, sources, dst, opts)
     finally:
         for source in sources:

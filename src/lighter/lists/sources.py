@@ -13,9 +13,16 @@ from typing import IO
 from lighter.digest import Digest
 from lighter.errors import BlobNotFoundError, InstanceUnavailableError, LighterError
 from lighter.lists.records import ManifestList
-from lighter.manifest import Descriptor, guess_media_type, manifest_digest
+from lighter.manifest import (
+    Descriptor,
+    ImageManifest,
+    Schema1Manifest,
+    guess_media_type,
+    manifest_digest,
+    parse_manifest,
+)
 from lighter.store import Store, walk
-from lighter.transports import ImageReference, ImageSource, TransportOptions, parse_image_name
+from lighter.transports import ImageDestination, ImageReference, ImageSource, TransportOptions, parse_image_name
 
 
 def fetch_manifest(source: ImageSource, digest: Digest) -> tuple[bytes, str]:
@@ -29,6 +36,16 @@ def fetch_manifest(source: ImageSource, digest: Digest) -> tuple[bytes, str]:
     if actual != digest:
         raise InstanceUnavailableError(f"{source.reference} served {actual} where {digest} was asked for")
     return raw, media_type or guess_media_type(raw)
+
+
+def _blobs_of(raw: bytes, media_type: str) -> tuple[Descriptor, ...]:
+    """The config and layers an image manifest names (nothing for a nested list)."""
+    manifest = parse_manifest(raw, media_type)
+    if isinstance(manifest, ImageManifest):
+        return (manifest.config, *manifest.layers)
+    if isinstance(manifest, Schema1Manifest):
+        return manifest.layers
+    return ()
 
 
 class InstanceSource(ImageSource):
@@ -86,6 +103,27 @@ class InstanceSource(ImageSource):
         except (LighterError, OSError) as exc:
             raise self._unavailable(exc) from None
 
+    def check_blobs(self, dest: ImageDestination, rewrites: bool) -> None:
+        """Fail now, naming the instance, the blob and the location, if a blob the push needs cannot be read.
+
+        Needed are the blobs neither the store nor (unless the push rewrites
+        layers or configs, which reads them all) the destination holds.  Only
+        presence is asked (``has_blob``: a HEAD on a registry), nothing is read.
+        """
+        if not walk(self.store.blobs, self.desc.digest, self.desc.media_type).missing:
+            return  # every blob is in the store
+        for blob in _blobs_of(self._raw, self._type):
+            if self.store.blobs.has(blob.digest) or (not rewrites and dest.has_blob(blob)):
+                continue
+            try:
+                present = self._location_source().has_blob(blob)
+            except InstanceUnavailableError:
+                raise
+            except (LighterError, OSError) as exc:
+                raise self._unavailable(exc) from None
+            if not present:
+                raise self._unavailable(f"its blob {blob.digest} is not there")
+
     # -- ImageSource -----------------------------------------------------------------------
 
     @property
@@ -104,6 +142,9 @@ class InstanceSource(ImageSource):
             return self._location_source().blob(descriptor)
         except BlobNotFoundError as exc:
             raise self._unavailable(exc) from None
+
+    def has_blob(self, descriptor: Descriptor) -> bool:
+        return self.store.blobs.has(descriptor.digest) or self._location_source().has_blob(descriptor)
 
     def top_digest(self) -> Digest:
         return self.desc.digest

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import IO, Literal
 
 from lighter.digest import Digest, verify_bytes
-from lighter.errors import UnsupportedError
+from lighter.errors import NotFoundError, UnsupportedError
 from lighter.manifest import Descriptor, manifest_digest
 from lighter.reference import Reference
 
@@ -82,6 +82,19 @@ class ImageSource(abc.ABC):
             data = stream.read()
         verify_bytes(data, descriptor.digest, f"{what} {descriptor.digest}", descriptor.size)
         return data
+
+    def has_blob(self, descriptor: Descriptor) -> bool:
+        """True when the source can serve the blob: a check before anything is written (a push's pre-flight).
+
+        This default opens the blob and closes it unread; a source with a
+        cheaper probe (a registry's HEAD, a file's stat) overrides it.
+        """
+        try:
+            stream = self.blob(descriptor)
+        except NotFoundError:
+            return False
+        stream.close()
+        return True
 
     def top_digest(self) -> Digest:
         """The digest of the top-level manifest; registries answer with one HEAD instead of a GET."""

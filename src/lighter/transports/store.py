@@ -153,6 +153,9 @@ class StoreSource(ImageSource):
     def blob(self, descriptor: Descriptor) -> IO[bytes]:
         return self.store.blobs.open(descriptor.digest)
 
+    def has_blob(self, descriptor: Descriptor) -> bool:
+        return self.store.blobs.has(descriptor.digest)
+
     def top_digest(self) -> Digest:
         return self._top_digest
 
