@@ -264,3 +264,33 @@ def test_registry_to_registry_copy_of_list(registry_factory: object, tmp_path: P
     assert skopeo_raw(second, "mirror/app:multi") == index.raw
     assert json.loads(skopeo_raw(second, "mirror/app:multi"))["mediaType"] == mt.DOCKER_LIST
     assert second.blob_upload_count(repository="mirror/app") > 0
+
+
+def test_second_copy_heads_each_blob_once_and_uploads_nothing(
+    registry: RegistryServer, tls_registry: RegistryServer, repo_name: str
+) -> None:
+    """HEAD before upload: what the destination already holds is neither uploaded nor read from the source."""
+    with destination(registry, f"{repo_name}:1") as dest:
+        pushed = write_random_image(dest, layer_sizes=(1000, 5 * 1024 * 1024 + 3), seed=14)
+    blobs = [pushed.config.digest, *(layer.digest for layer in pushed.layers)]
+
+    def copy() -> None:
+        result = copy_image(
+            registry.ref(f"{repo_name}:1"),
+            tls_registry.ref(f"{repo_name}:1"),
+            src_options=registry.options(),
+            dst_options=tls_registry.options(),
+        )
+        assert result.digest == pushed.digest
+
+    copy()
+    assert tls_registry.blob_upload_count(repository=repo_name) == len(blobs)
+    src_mark, dst_mark = registry.log_mark(), tls_registry.log_mark()
+    copy()
+    seen = tls_registry.requests(dst_mark)
+    for digest in blobs:
+        on_blob = [e for e in seen if e.path == f"/v2/{repo_name}/blobs/{digest}"]
+        assert [(e.method, e.status) for e in on_blob] == [("HEAD", 200)], digest
+    assert not [e for e in seen if "/blobs/uploads/" in e.path]
+    assert tls_registry.blob_upload_count(dst_mark) == 0
+    assert not [e for e in registry.requests(src_mark) if "/blobs/" in e.path]  # nothing read at the source
