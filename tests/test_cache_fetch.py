@@ -8,8 +8,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +21,13 @@ import pytest
 from lighter import check_image
 from lighter import mediatype as mt
 from lighter.cache import Cache, fetch, load_sources, parse_sources, verify
-from lighter.digest import parse_digest
+from lighter.digest import Digest, parse_digest
 from lighter.errors import DigestMismatchError, InvalidManifestError, NotAManifestListError
 from lighter.manifest import Descriptor, ImageManifest, Index, build_image_manifest, manifest_digest
 from lighter.platform import parse_platform
 from lighter.testing.random import generate_image, make_config, write_random_image, write_random_index
 from lighter.transports import ImageDestination, parse_image_name
-from tests.faultproxy import FaultProxy
+from tests.faultproxy import BLOBS, FaultProxy, Rule
 from tests.fixtures_registry import RegistryServer
 
 RunResult = subprocess.CompletedProcess[str]
@@ -67,6 +70,66 @@ def blob_requests(server: RegistryServer, since: int) -> list[str]:
 
 def cache_files(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*")) if root.exists() else []
+
+
+@dataclass
+class HoldingProxy(FaultProxy):
+    """A FaultProxy that holds blob GETs back, to make overlaps happen for sure.
+
+    Each blob GET waits (before it is forwarded) until ``open_when`` is true
+    of the blob GETs held or in flight at that moment, path by path; from
+    then on the gate stays open.  A request gives up waiting after ``hold``
+    seconds.  ``snapshots`` keeps, after every change, which blob GETs were
+    in flight (arrived, and not answered yet) at once.
+    """
+
+    hold: float = 60.0
+    open_when: Callable[[Counter[str]], bool] = field(default=lambda _: False)
+    opened_with: Counter[str] | None = None
+    snapshots: list[Counter[str]] = field(default_factory=list)
+    _in_flight: Counter[str] = field(default_factory=Counter)
+    _gate: threading.Condition = field(default_factory=threading.Condition)
+
+    def take_rule(self, method: str, path: str) -> Rule | None:
+        if method == "GET" and BLOBS in path:
+            deadline = time.monotonic() + self.hold
+            with self._gate:
+                self._in_flight[path] += 1
+                self.snapshots.append(Counter(self._in_flight))
+                if self.opened_with is None and self.open_when(self._in_flight):
+                    self.opened_with = Counter(self._in_flight)
+                    self._gate.notify_all()
+                while self.opened_with is None and (left := deadline - time.monotonic()) > 0:
+                    self._gate.wait(left)
+        return super().take_rule(method, path)
+
+    def record(self, method: str, path: str, status: int, authorization: bool) -> None:
+        if method == "GET" and BLOBS in path:
+            with self._gate:
+                self._in_flight[path] -= 1
+                self._in_flight += Counter()  # drop the zeros
+                self.snapshots.append(Counter(self._in_flight))
+        super().record(method, path, status, authorization)
+
+
+@pytest.fixture
+def holding_proxy(registry: RegistryServer) -> Iterator[Callable[..., HoldingProxy]]:
+    """``holding_proxy(hold=…, open_when=…)``: a started HoldingProxy in front of ``registry``."""
+    started: list[HoldingProxy] = []
+
+    def start(**kwargs: Any) -> HoldingProxy:
+        proxy = HoldingProxy(registry.host, **kwargs)
+        started.append(proxy)
+        proxy.start()
+        return proxy
+
+    yield start
+    for proxy in started:
+        proxy.stop()
+
+
+def blob_of(path: str) -> Digest:
+    return parse_digest(path.rsplit("/", 1)[1])
 
 
 def test_fetch_twice_then_verify_and_a_flipped_byte(
@@ -199,24 +262,48 @@ def test_image_pinned_by_a_list_digest_is_cached_under_its_id(
     assert (Path(cache.image_path(parse_digest(config))) / "manifest.json").read_bytes() == instance
 
 
-def test_two_processes_fetching_into_one_cache(registry: RegistryServer, repo_name: str, tmp_path: Path) -> None:
+def test_two_processes_fetching_into_one_cache(
+    registry: RegistryServer, repo_name: str, tmp_path: Path, holding_proxy: Callable[..., HoldingProxy]
+) -> None:
     images = [push_image(registry, repo_name, f"t{i}", seed=10 + i, layer_sizes=(256 * 1024,)) for i in range(3)]
     index = push_index(registry, repo_name, "multi", seed=20)
+    # every blob GET waits until one blob is asked for twice at once: both processes are then
+    # fetching the same image, so both runs overlap for sure (at most 60 s: then the test fails)
+    proxy = holding_proxy(hold=60.0, open_when=lambda held: max(held.values()) >= 2)
     items: dict[str, Any] = {}
     for image in images:
-        items.update(image_item(registry.host, repo_name, image))
+        items.update(image_item(proxy.host, repo_name, image))
     sources = tmp_path / "sources.json"
-    sources.write_text(json.dumps(description(items, list_item(registry.host, repo_name, str(index.digest)))))
+    sources.write_text(json.dumps(description(items, list_item(proxy.host, repo_name, str(index.digest)))))
     cache = tmp_path / "cache"
     argv = [sys.executable, "-m", "lighter.cli.main", "cache", "fetch", "--cache", str(cache), str(sources)]
     procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outs = [p.communicate(timeout=240) for p in procs]
     for proc, (_, err) in zip(procs, outs, strict=True):
         assert proc.returncode == 0, err
+
+    assert proxy.opened_with is not None, "the two fetches never asked for a blob at the same time"
+    [(shared, _)] = [(path, n) for path, n in proxy.opened_with.items() if n >= 2]
+    [raced] = [i for i in images if blob_of(shared) in (i.config.digest, *(d.digest for d in i.layers))]
+    distinct = {d.digest for i in images for d in (i.config, *i.layers)}
+    assert proxy.count("GET", BLOBS) > len(distinct)  # blobs were fetched twice, not once
+
+    # each item was put in place by exactly one of them; the other says it found it cached
+    stdouts = [out for out, _ in outs]
+    for key in [*(str(i.config.digest) for i in images), str(index.digest)]:
+        lines = [line for out in stdouts for line in out.splitlines() if f" {key} " in line]
+        assert len(lines) == 2 and sum(line.startswith("fetched ") for line in lines) == 1, stdouts
+        assert sum(line.startswith("cached ") for line in lines) == 1, stdouts
+    # both fetched the image of the shared blob to the end; the one that lost the race says so
+    lost = [line for out in stdouts for line in out.splitlines() if "fetched by another process" in line]
+    assert any(str(raced.config.digest) in line for line in lost), stdouts
+
     entries = Cache(str(cache)).entries()
     assert sorted(str(e.key) for e in entries) == sorted([*(str(i.config.digest) for i in images), str(index.digest)])
     assert [n for n in os.listdir(cache) if n.startswith(".tmp-")] == []
     assert verify(str(cache)).corrupt == ()
+    for image in images:
+        check_image(f"dir:{Cache(str(cache)).image_path(image.config.digest)}")
 
 
 def test_install_never_replaces_an_entry(tmp_path: Path) -> None:

@@ -47,10 +47,12 @@ def blob_streams_per_item(workers: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class FetchReport:
-    """What a fetch did: items fetched now, and items found in the cache already."""
+    """What a fetch did: items fetched now, items found in the cache already, and items
+    another process put in place while this one was fetching them (``elsewhere``)."""
 
     fetched: tuple[SourceItem, ...] = ()
     cached: tuple[SourceItem, ...] = ()
+    elsewhere: tuple[SourceItem, ...] = ()
 
 
 def _checked_top(source: ImageSource, item: SourceItem) -> tuple[bytes, str]:
@@ -126,18 +128,27 @@ def fetch(cache: Cache | str, items: Sequence[SourceItem], workers: int = 4) -> 
     could be fetched is cached.
     """
     store = cache if isinstance(cache, Cache) else Cache(cache)
-    cached = tuple(i for i in items if store.has(i.kind, i.key))
-    wanted = [i for i in items if not store.has(i.kind, i.key)]
+    cached: list[SourceItem] = []
+    wanted: list[SourceItem] = []
+    for item in items:  # one look each: another process may be installing them right now
+        (cached if store.has(item.kind, item.key) else wanted).append(item)
     parallel = blob_streams_per_item(workers)
-    results: list[tuple[SourceItem, Exception | None]] = []
+    won: list[SourceItem] = []
+    lost: list[SourceItem] = []
+    failed: list[tuple[SourceItem, Exception]] = []
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="lighter-fetch") as pool:
         futures = [(item, pool.submit(fetch_item, store, item, parallel)) for item in wanted]
         for item, future in futures:
             exc = future.exception()
-            results.append((item, exc if isinstance(exc, Exception) else None))
-    failed = tuple((item, exc) for item, exc in results if exc is not None)
+            if exc is None:
+                # False: another process installed it first (or had, by the time this item's turn came)
+                (won if future.result() else lost).append(item)
+            elif isinstance(exc, Exception):
+                failed.append((item, exc))
+            else:
+                raise exc  # KeyboardInterrupt and the like are not an item's failure
     for item, exc in failed[1:]:
         log.warning("fetching %s failed too: %s", item.display, exc)
     if failed:
         raise failed[0][1]
-    return FetchReport(fetched=tuple(item for item, _ in results), cached=cached)
+    return FetchReport(fetched=tuple(won), cached=tuple(cached), elsewhere=tuple(lost))

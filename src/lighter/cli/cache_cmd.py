@@ -31,6 +31,8 @@ def fetch_command(cache_dir: str, workers: int, sources: str) -> None:
     report = fetch(Cache(cache_dir), load_sources(sources), workers=workers)
     for item in report.cached:
         click.echo(f"cached   {item.kind:5} {item.key}  {item.display}")
+    for item in report.elsewhere:
+        click.echo(f"cached   {item.kind:5} {item.key}  {item.display}  (fetched by another process meanwhile)")
     for item in report.fetched:
         click.echo(f"fetched  {item.kind:5} {item.key}  {item.display}")
 
