@@ -306,6 +306,46 @@ def test_two_processes_fetching_into_one_cache(
         check_image(f"dir:{Cache(str(cache)).image_path(image.config.digest)}")
 
 
+@pytest.mark.parametrize("workers", [1, 4])
+def test_workers_fetch_that_many_images_at_once(
+    registry: RegistryServer,
+    repo_name: str,
+    tmp_path: Path,
+    run_lighter: Callable[..., RunResult],
+    holding_proxy: Callable[..., HoldingProxy],
+    workers: int,
+) -> None:
+    images = [push_image(registry, repo_name, f"w{i}", seed=60 + i) for i in range(6)]
+    image_of = {d.digest: i.config.digest for i in images for d in (i.config, *i.layers)}
+
+    def images_in_flight(held: Counter[str]) -> int:
+        return len({image_of[blob_of(path)] for path in held})
+
+    # hold every blob GET until `workers` images have one in flight, or for 0.5 s: long enough for
+    # requests that could overlap to overlap (a serial fetch never opens the gate, and needs no more)
+    proxy = holding_proxy(hold=0.5 if workers == 1 else 60.0, open_when=lambda held: images_in_flight(held) >= 4)
+    items: dict[str, Any] = {}
+    for image in images:
+        items.update(image_item(proxy.host, repo_name, image))
+    sources = tmp_path / "sources.json"
+    sources.write_text(json.dumps(description(items)))
+    cache = tmp_path / "cache"
+    done = run_lighter("cache", "fetch", "--cache", str(cache), "--workers", str(workers), str(sources))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("fetched ") == len(images)
+
+    most_images = max(images_in_flight(held) for held in proxy.snapshots)
+    most_requests = max(sum(held.values()) for held in proxy.snapshots)
+    if workers == 1:
+        assert proxy.opened_with is None
+        assert most_images == 1  # one image after the other; its own blobs may overlap
+    else:
+        assert proxy.opened_with is not None and images_in_flight(proxy.opened_with) == 4
+        assert most_images == 4  # never more than --workers at once
+        assert most_requests >= 4
+    assert verify(str(cache)).corrupt == ()
+
+
 def test_install_never_replaces_an_entry(tmp_path: Path) -> None:
     cache = Cache(str(tmp_path / "cache"))
     key = parse_digest("sha256:" + "1" * 64)
