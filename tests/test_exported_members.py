@@ -10,7 +10,10 @@ from __future__ import annotations
 import doctest
 import importlib
 import pkgutil
+import subprocess
+import sys
 import types
+from pathlib import Path
 
 import pytest
 
@@ -39,7 +42,8 @@ def _public_members(module: types.ModuleType) -> set[str]:
 
 def test_lighter_all_is_exactly_the_public_members() -> None:
     exported = set(lighter.__all__)
-    public = _public_members(lighter) | {"copy"}  # lighter.copy is a callable module, exported on purpose
+    # lighter.copy (a callable module) and lighter.lists (the manifest-list API) are modules exported on purpose
+    public = _public_members(lighter) | {"copy", "lists"}
     assert exported == public
     assert len(lighter.__all__) == len(exported), "duplicates in lighter.__all__"
     assert lighter.__all__ == sorted(lighter.__all__, key=lambda n: (not n[0].isupper(), n.lower()))
@@ -48,6 +52,22 @@ def test_lighter_all_is_exactly_the_public_members() -> None:
 def test_lighter_exports_the_core_api() -> None:
     for name in ("parse_reference", "parse_digest", "parse_manifest", "manifest_digest", "Platform", "ImageManifest"):
         assert name in lighter.__all__
+
+
+def test_lists_api_is_reachable_from_import_lighter(tmp_path: Path) -> None:
+    """In a fresh interpreter: here another test's ``from lighter import lists`` would already have bound it."""
+    script = (
+        "import sys, lighter\n"
+        "created = lighter.lists.create('app:multi', root=sys.argv[1])\n"
+        "assert lighter.lists.load('app:multi', root=sys.argv[1]).id == created.id\n"
+        "assert all(callable(getattr(lighter.lists, n)) for n in ('add', 'remove', 'annotate', 'push'))\n"
+        "print(created.id)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.strip()) == 64
 
 
 @pytest.mark.parametrize("name", lighter.__all__)

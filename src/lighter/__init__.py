@@ -8,7 +8,7 @@ The curated public API; everything else is reachable from its subpackage
 'docker.io/library/alpine'
 """
 
-from lighter import copy
+from lighter import copy, lists
 from lighter.build import commit, unpack
 from lighter.copy import CopyOptions, CopyResult, copy_image
 from lighter.digest import Digest, VerifyingReader, digest_bytes, parse_digest
@@ -55,6 +55,7 @@ __all__ = [
     "copy_image",
     "digest_bytes",
     "inspect_image",
+    "lists",
     "manifest_digest",
     "parse_digest",
     "parse_image_name",
