@@ -24,6 +24,8 @@ from lighter import mediatype as mt
 from lighter.digest import digest_bytes
 from lighter.errors import InvalidManifestError
 from lighter.manifest import Schema1Manifest, guess_media_type, manifest_digest, parse_manifest
+from lighter.testing.random import write_random_image
+from lighter.transports import parse_image_name
 
 
 def _b64(data: bytes) -> str:
@@ -236,3 +238,35 @@ def test_bad_blob_sum_is_named() -> None:
     data["fsLayers"][1]["blobSum"] = "sha256:short"
     with pytest.raises(InvalidManifestError, match=r"fsLayers\[1\].blobSum"):
         parse_manifest(json.dumps(data).encode())
+
+
+@pytest.mark.interop
+def test_schema1_signed_by_skopeo_itself(tmp_path: Path, run_lighter: Any, run_tool: Any) -> None:
+    """skopeo 1.9 converts to v2s1 and signs it with a fresh libtrust key: lighter must agree on everything."""
+    layout = tmp_path / "layout"
+    with parse_image_name(f"oci:{layout}:v1").new_destination() as dest:
+        write_random_image(dest, layer_sizes=(3000, 5000), labels={"org.example": "yes"}, seed=11)
+    converted = run_tool("skopeo", "copy", "-q", "--format", "v2s1", f"oci:{layout}:v1", f"dir:{tmp_path / 's1'}")
+    assert converted.returncode == 0, converted.stderr
+    manifest = tmp_path / "s1" / "manifest.json"
+    raw = manifest.read_bytes()
+    assert guess_media_type(raw) == mt.DOCKER_SCHEMA1_SIGNED  # really signed, not the unsigned variant
+    assert json.loads(raw)["signatures"][0]["header"]["jwk"]["kty"] == "EC"
+    theirs = run_tool("skopeo", "manifest-digest", str(manifest))
+    assert theirs.returncode == 0, theirs.stderr
+    ours = run_lighter("manifest-digest", str(manifest))
+    assert (ours.returncode, ours.stdout, ours.stderr) == (0, theirs.stdout, "")
+    assert theirs.stdout.strip() != str(digest_bytes(raw))  # the payload's digest, not the bytes'
+
+    name = f"dir:{tmp_path / 's1'}"
+    inspected = run_tool("skopeo", "inspect", name)
+    assert inspected.returncode == 0, inspected.stderr
+    expected = json.loads(inspected.stdout)
+    result = run_lighter("inspect", name)
+    assert result.returncode == 0, result.stderr
+    got = json.loads(result.stdout)
+    for key in ("Digest", "Layers", "Architecture", "Os", "Env", "Labels", "Created", "DockerVersion"):
+        assert got[key] == expected[key], key
+    assert expected["Digest"] == theirs.stdout.strip()
+    assert len(expected["Layers"]) == 2
+    assert expected["Labels"] == {"org.example": "yes"}
