@@ -369,8 +369,12 @@ def test_install_never_replaces_an_entry(tmp_path: Path) -> None:
     assert [n for n in os.listdir(cache.root) if n.startswith(".tmp-")] == []
 
 
-def test_killed_fetch_leaves_no_entry(
-    registry: RegistryServer, repo_name: str, tmp_path: Path, fault_proxy: Callable[[RegistryServer], FaultProxy]
+def test_killed_fetch_leaves_no_entry_and_the_next_fetch_sweeps_it(
+    registry: RegistryServer,
+    repo_name: str,
+    tmp_path: Path,
+    fault_proxy: Callable[[RegistryServer], FaultProxy],
+    run_lighter: Callable[..., RunResult],
 ) -> None:
     image = push_image(registry, repo_name, "slow", seed=30)
     proxy = fault_proxy(registry)
@@ -391,10 +395,24 @@ def test_killed_fetch_leaves_no_entry(
     store = Cache(str(cache))
     assert store.entries() == []
     assert not store.has("image", image.config.digest)
-    leftovers = [n for n in os.listdir(cache) if n.startswith(".tmp-")]
-    assert len(leftovers) == 1  # the dead writer's workspace, unlocked now
-    assert store.sweep_temporaries(min_age=0) == 1
-    assert os.listdir(cache) == []
+    [dead] = [n for n in os.listdir(cache) if n.startswith(".tmp-")]  # the dead writer's workspace, unlocked now
+
+    # the next fetch sweeps it first, but not what a live writer holds, nor a workspace still being made
+    proxy.clear()
+    (cache / ".new-stale").mkdir()
+    os.utime(cache / ".new-stale", (time.time() - 120, time.time() - 120))
+    (cache / ".new-young").mkdir()
+    with store.workspace() as live:
+        done = run_lighter("cache", "fetch", "--cache", str(cache), str(sources))
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith(f"fetched  image {image.config.digest}")
+        assert sorted(n for n in os.listdir(cache) if n.startswith(".")) == sorted(
+            [os.path.basename(live.path), ".new-young"]
+        )
+    assert dead not in os.listdir(cache)
+    check_image(f"dir:{store.image_path(image.config.digest)}")
+    assert store.sweep_temporaries(min_age=0) == 1  # the young one, once old enough
+    assert os.listdir(cache) == ["org.osbuild.containers"]
 
 
 def test_verify_catches_edited_manifests_and_a_flipped_list_byte(

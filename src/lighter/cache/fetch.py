@@ -128,6 +128,7 @@ def fetch(cache: Cache | str, items: Sequence[SourceItem], workers: int = 4) -> 
     could be fetched is cached.
     """
     store = cache if isinstance(cache, Cache) else Cache(cache)
+    store.sweep_temporaries()  # what killed fetches left; live writers' workspaces are locked
     cached: list[SourceItem] = []
     wanted: list[SourceItem] = []
     for item in items:  # one look each: another process may be installing them right now

@@ -17,8 +17,12 @@ holds; an entry becomes visible by one rename that never replaces what is
 there already.  When two processes fetch the same item, the second rename
 fails with ENOTEMPTY/EEXIST: the other one won, with the same verified
 bytes, and both succeed.  A killed writer leaves only a ``.tmp-*``
-directory, never an entry; ``sweep_temporaries`` removes those whose lock
-nobody holds.
+directory, never an entry; ``sweep_temporaries`` (run by ``fetch`` and
+``verify``) removes those whose lock nobody holds.  A workspace is made as
+``.new-*``, locked, and only then renamed to ``.tmp-*``, so a ``.tmp-*``
+directory is never seen unlocked while its writer lives, and stale ones can
+go at once; a ``.new-*`` one is left for a minute, the instant it exists
+unlocked being a live writer's.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from lighter.localfs import fsync_dir
 IMAGES_DIR: Final = "org.osbuild.containers"
 LISTS_DIR: Final = "org.osbuild.files"
 TMP_PREFIX: Final = ".tmp-"
+NEW_PREFIX: Final = ".new-"
 RECORD_SUFFIX: Final = ".manifest.json"
 
 Kind = Literal["image", "list"]
@@ -124,9 +129,18 @@ class Cache:
     def workspace(self) -> Iterator[Workspace]:
         """A fresh locked temporary directory inside the cache, removed afterwards whatever happens."""
         os.makedirs(self.root, exist_ok=True)
-        path = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=self.root)
-        fd = os.open(os.path.join(path, "lock"), os.O_RDWR | os.O_CREAT, 0o644)
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        new = tempfile.mkdtemp(prefix=NEW_PREFIX, dir=self.root)
+        path = os.path.join(self.root, TMP_PREFIX + os.path.basename(new).removeprefix(NEW_PREFIX))
+        fd = -1
+        try:
+            fd = os.open(os.path.join(new, "lock"), os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.rename(new, path)  # the lock goes along: it is held on the file, not on its name
+        except BaseException:
+            shutil.rmtree(new, ignore_errors=True)
+            if fd >= 0:
+                os.close(fd)
+            raise
         space = Workspace(path, fd)
         try:
             yield space
@@ -167,8 +181,10 @@ class Cache:
     def sweep_temporaries(self, min_age: float = 60.0) -> int:
         """Remove temporary directories of writers that are gone; returns how many.
 
-        A writer holds its workspace's lock for as long as it lives; the age
-        check covers the instant between creating a workspace and locking it.
+        A writer holds its workspace's lock for as long as it lives, and its
+        ``.tmp-*`` name appears only once the lock is held: an unlocked one
+        is stale whatever its age.  A ``.new-*`` directory (a workspace
+        being made) is removed once ``min_age`` seconds old and unlocked.
         """
         if not os.path.isdir(self.root):
             return 0
@@ -176,10 +192,11 @@ class Cache:
         now = time.time()
         for name in os.listdir(self.root):
             path = os.path.join(self.root, name)
-            if not name.startswith(TMP_PREFIX) or not os.path.isdir(path):
+            if not name.startswith((TMP_PREFIX, NEW_PREFIX)) or not os.path.isdir(path):
                 continue
             with contextlib.suppress(FileNotFoundError):
-                if now - os.stat(path).st_mtime >= min_age and not _locked(os.path.join(path, "lock")):
+                young = name.startswith(NEW_PREFIX) and now - os.stat(path).st_mtime < min_age
+                if not young and not _locked(os.path.join(path, "lock")):
                     shutil.rmtree(path, ignore_errors=True)
                     removed += 1
         return removed
