@@ -136,8 +136,12 @@ def write_layers_image(
     compression: str = "gzip",
     diff_ids: list[Digest] | None = None,
     blobs: list[bytes] | None = None,
+    config_fields: dict[str, Any] | None = None,
 ) -> str:
-    """An OCI image of raw layer tars (hostile or not), written through the oci: transport; returns its name."""
+    """An OCI image of raw layer tars (hostile or not), written through the oci: transport; returns its name.
+
+    ``config_fields`` are added to (or replace) the config's top-level fields, e.g. a ``history``.
+    """
     name = f"oci:{layout}:{tag}"
     layer_blobs = (
         blobs
@@ -154,6 +158,7 @@ def write_layers_image(
             "os": "linux",
             "config": {},
             "rootfs": {"type": "layers", "diff_ids": [str(d) for d in ids]},
+            **(config_fields or {}),
         }
     )
     config_desc = Descriptor(mt.OCI_CONFIG, config.digest, len(config.raw))
