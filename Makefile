@@ -4,24 +4,35 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEBS   := skopeo umoci docker-registry curl time
+APT_GET ?= apt-get
+# apt-get as root, or through sudo for a developer who is not
+SUDO    ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint unit bench debs clean
+.PHONY: demo test lint unit bench debs venv-deps clean
 
 $(STAMP): pyproject.toml
+	@$(MAKE) --no-print-directory venv-deps
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
+
+# Debian's python3 has no ensurepip (so no `-m venv`) without its pythonX.Y-venv package.
+venv-deps:
+	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || { \
+		pkg=$$($(PYTHON) -c 'import sys; print("python%d.%d-venv" % sys.version_info[:2])') && \
+		echo "installing Debian package $$pkg ($(PYTHON) -m venv needs ensurepip)" && \
+		$(SUDO) $(APT_GET) update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) $(APT_GET) install -y -qq --no-install-recommends $$pkg; }
 
 # Debian packages the interop and registry tests run against.
 debs:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
-		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
-		$$SUDO apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+		$(SUDO) $(APT_GET) update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) $(APT_GET) install -y -qq --no-install-recommends $$missing; \
 	fi
 
 demo: $(STAMP)
