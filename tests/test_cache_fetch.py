@@ -189,6 +189,8 @@ def test_fetch_twice_then_verify_and_a_flipped_byte(
     assert again.returncode == 0, again.stderr
     assert again.stdout.count("fetched") == 1
     assert verify(str(cache)).corrupt == ()
+    for image in (one, two):
+        check_image(f"dir:{Cache(str(cache)).image_path(image.config.digest)}")
 
 
 def test_list_digest_that_does_not_match_names_both(
@@ -260,6 +262,7 @@ def test_image_pinned_by_a_list_digest_is_cached_under_its_id(
     report = fetch(cache, items)
     assert [i.key for i in report.fetched] == [parse_digest(config)]
     assert (Path(cache.image_path(parse_digest(config))) / "manifest.json").read_bytes() == instance
+    check_image(f"dir:{cache.image_path(parse_digest(config))}")
 
 
 def test_two_processes_fetching_into_one_cache(
@@ -344,6 +347,8 @@ def test_workers_fetch_that_many_images_at_once(
         assert most_images == 4  # never more than --workers at once
         assert most_requests >= 4
     assert verify(str(cache)).corrupt == ()
+    for image in images:
+        check_image(f"dir:{Cache(str(cache)).image_path(image.config.digest)}")
 
 
 def test_install_never_replaces_an_entry(tmp_path: Path) -> None:

@@ -83,6 +83,8 @@ def test_source_origin_maps_cached_dir_images(filled: tuple[Cache, list[ImageMan
     for image, item in zip(images, mapped, strict=True):
         assert item.ref == str(image.config.digest)
         assert (Path(item.path) / "manifest.json").read_bytes() == image.raw
+        with container_source(item) as (_, source):
+            check_image(source)
 
 
 def test_source_origin_refuses_what_is_not_cached(filled: tuple[Cache, list[ImageManifest], Index]) -> None:

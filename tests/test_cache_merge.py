@@ -152,6 +152,7 @@ def test_merged_dir_into_the_store_answers_to_the_list_digest(
     assert shown["Layers"] == by_own["Layers"] and shown["Architecture"] == host_platform().architecture
     config = run_lighter("inspect", "--config", "--raw", f"store:[{root}]app@{pinned.index.digest}")
     assert digest_bytes(config.stdout.encode()) == pinned.image_id
+    check_image(f"store:[{root}]app@{pinned.instance}")
 
     images = run_lighter("images", "--root", str(root), "--digests")
     assert images.returncode == 0, images.stderr
@@ -192,9 +193,11 @@ def test_merged_dir_all_to_a_registry_holding_the_other_instances(
         "skopeo", "inspect", "--raw", "--tls-verify=false", registry.ref(f"{target}@{pinned.index.digest}")
     )
     assert by_digest.returncode == 0, by_digest.stderr
-    # and the instance it carried is there too, whole
+    # and the instance it carried is there too, whole: the list and all its instances check out
     inst = run_tool("skopeo", "inspect", "--tls-verify=false", registry.ref(f"{target}@{pinned.instance}"))
     assert inst.returncode == 0, inst.stderr
+    report = check_image(registry.ref(f"{target}@{pinned.index.digest}"), registry.options())
+    assert sorted(report.manifests) == sorted([pinned.index.digest, pinned.instance, *pinned.others])
 
 
 def test_merged_dir_all_to_an_empty_repository_writes_no_list(
