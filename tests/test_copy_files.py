@@ -15,7 +15,9 @@ import pytest
 
 from lighter.copy import CopyOptions, copy_image
 from lighter.digest import digest_bytes
+from lighter.manifest import Descriptor, ImageManifest, Index, parse_manifest
 from lighter.platform import parse_platform
+from lighter.transports import parse_image_name
 from lighter.validate import check_image
 from tests.fixtures_images import RunResult, make_oci_image, make_oci_index
 
@@ -89,23 +91,47 @@ def test_system_and_override_pick_like_skopeo(tmp_path: Path, run_tool: Run) -> 
         assert ours.digest == digest_bytes(theirs)
 
 
+def _blob_names(source_name: str, instance: Descriptor) -> set[str]:
+    """The ``dir:`` file names of an instance's config and layers."""
+    with parse_image_name(source_name).new_source() as source:
+        manifest = parse_manifest(source.manifest(instance.digest)[0])
+    assert isinstance(manifest, ImageManifest)
+    return {d.digest.hex for d in (manifest.config, *manifest.layers)}
+
+
 def test_index_only_and_sparse_copies(tmp_path: Path, run_tool: Run) -> None:
     index = make_oci_index(tmp_path / "gen", "t", platforms=("linux/amd64", "linux/arm64", "linux/s390x"))
     src = f"oci:{tmp_path / 'gen'}:t"
+    amd64, arm64, s390x = index.manifests
     copy_image(src, f"dir:{tmp_path / 'idx'}", CopyOptions(multi_arch="index-only"))
     assert sorted(p.name for p in (tmp_path / "idx").iterdir()) == ["manifest.json", "version"]
     assert (tmp_path / "idx" / "manifest.json").read_bytes() == index.raw
-    sparse = copy_image(src, f"dir:{tmp_path / 'sparse'}", CopyOptions(platforms=(parse_platform("linux/arm64"),)))
+
+    # sparse: the list's very bytes, and of its instances only arm64's manifest and blobs
+    sparse_dir = tmp_path / "sparse"
+    sparse = copy_image(src, f"dir:{sparse_dir}", CopyOptions(platforms=(parse_platform("linux/arm64"),)))
     assert sparse.digest == index.digest
+    assert (sparse_dir / "manifest.json").read_bytes() == index.raw
+    assert _raw(run_tool, f"dir:{sparse_dir}") == index.raw
+    assert sorted(p.name for p in sparse_dir.glob("*.manifest.json")) == [f"{arm64.digest.hex}.manifest.json"]
+    blobs = {p.name for p in sparse_dir.iterdir()} - {"manifest.json", "version", f"{arm64.digest.hex}.manifest.json"}
+    assert blobs == _blob_names(src, arm64)
+    assert not blobs & (_blob_names(src, amd64) | _blob_names(src, s390x))
+
+    # stripped: a new list whose entries are exactly the copied instance, described as before
+    stripped_dir = tmp_path / "stripped"
     stripped = copy_image(
         src,
-        f"dir:{tmp_path / 'stripped'}",
+        f"dir:{stripped_dir}",
         CopyOptions(platforms=(parse_platform("linux/arm64"),), strip_removed_platforms=True),
     )
-    assert stripped.digest != index.digest
-    check_image(f"dir:{tmp_path / 'stripped'}")
-    raw = _raw(run_tool, f"dir:{tmp_path / 'stripped'}")
-    assert b"arm64" in raw and b"s390x" not in raw
+    raw = _raw(run_tool, f"dir:{stripped_dir}")
+    assert stripped.digest == digest_bytes(raw) != index.digest
+    written = parse_manifest(raw)
+    assert isinstance(written, Index) and written.manifests == (arm64,)
+    assert written.media_type == index.media_type and written.annotations == index.annotations
+    assert sorted(p.name for p in stripped_dir.glob("*.manifest.json")) == [f"{arm64.digest.hex}.manifest.json"]
+    check_image(f"dir:{stripped_dir}")
 
 
 def test_recompression_keeps_diff_ids(tmp_path: Path, run_tool: Run) -> None:
