@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from lighter.manifest import build_image_manifest
+from lighter.testing.random import generate_image
+from lighter.transports import parse_image_name
 from tests.fixtures_images import RunResult, make_oci_image, make_oci_index
 
 Run = Callable[..., RunResult]
-COMPARED = ("Digest", "Layers", "Architecture", "Os", "Env", "Labels", "Created", "LayersData")
+COMPARED = (
+    "Name",
+    "Digest",
+    "RepoTags",
+    "Created",
+    "DockerVersion",
+    "Labels",
+    "Architecture",
+    "Variant",
+    "Os",
+    "Layers",
+    "LayersData",
+    "Env",
+)
 
 
 def _ok(result: RunResult) -> str:
@@ -41,12 +58,25 @@ def test_inspect_matches_skopeo(skopeo_images: dict[str, str], kind: str, run_li
     name = skopeo_images[kind]
     theirs = json.loads(_ok(run_tool("skopeo", "inspect", name)))
     ours = json.loads(_ok(run_lighter("inspect", name)))
+    # the same fields, in the same order (skopeo 1.9, Debian 12's, prints no LayersData yet; newer ones do)
+    assert [key for key in ours if key != "LayersData"] == [key for key in theirs if key != "LayersData"]
     for key in COMPARED:
-        # skopeo 1.9 (Debian 12) prints no LayersData yet; newer ones do, in the same shape
-        if key in theirs or key != "LayersData":
-            assert ours.get(key) == theirs.get(key), key
-    assert [layer["Digest"] for layer in ours["LayersData"]] == theirs["Layers"]
-    assert _ok(run_lighter("inspect", "--raw", name)) == _ok(run_tool("skopeo", "inspect", "--raw", name))
+        if key in theirs:
+            assert ours[key] == theirs[key], key
+    raw = _ok(run_lighter("inspect", "--raw", name))
+    assert raw == _ok(run_tool("skopeo", "inspect", "--raw", name))
+    # LayersData as newer skopeo prints it: read off the manifest itself, one entry per layer
+    layers = json.loads(raw)["layers"]
+    assert ours["LayersData"] == [
+        {
+            "MIMEType": layer["mediaType"],
+            "Digest": layer["digest"],
+            "Size": layer["size"],
+            "Annotations": layer.get("annotations"),
+        }
+        for layer in layers
+    ]
+    assert [layer["digest"] for layer in layers] == theirs["Layers"]
     config_theirs = json.loads(_ok(run_tool("skopeo", "inspect", "--config", "--raw", name)))
     assert json.loads(_ok(run_lighter("inspect", "--config", "--raw", name))) == config_theirs
 
@@ -125,3 +155,33 @@ def test_exit_codes(tmp_path: Path, run_lighter: Run) -> None:
     assert upper.returncode == 1
     assert "lowercase" in upper.stderr
     assert run_lighter("manifest-digest", str(tmp_path / "absent.json")).returncode == 2
+
+
+def test_layers_data_carries_layer_annotations(tmp_path: Path, run_lighter: Run, run_tool: Run) -> None:
+    manifest, config, layers = generate_image(layer_sizes=(1000, 2000), seed=3)
+    annotated = [layers[0].descriptor.evolve(annotations={"org.example.layer": "base"}), layers[1].descriptor]
+    image = build_image_manifest(manifest.config, annotated)
+    with parse_image_name(f"oci:{tmp_path / 'src'}:v1").new_destination() as dest:
+        dest.put_blob(io.BytesIO(config.raw), image.config)
+        for layer in layers:
+            dest.put_blob(io.BytesIO(layer.blob), layer.descriptor)
+        dest.put_manifest(image.raw, image.media_type)
+        dest.commit()
+    name = f"dir:{tmp_path / 'dir'}"
+    _ok(run_tool("skopeo", "copy", "-q", f"oci:{tmp_path / 'src'}:v1", name))
+    ours = json.loads(_ok(run_lighter("inspect", name)))
+    assert ours["Digest"] == json.loads(_ok(run_tool("skopeo", "inspect", name)))["Digest"] == str(image.digest)
+    assert ours["LayersData"] == [
+        {
+            "MIMEType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "Digest": str(layers[0].descriptor.digest),
+            "Size": len(layers[0].blob),
+            "Annotations": {"org.example.layer": "base"},
+        },
+        {
+            "MIMEType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "Digest": str(layers[1].descriptor.digest),
+            "Size": len(layers[1].blob),
+            "Annotations": None,
+        },
+    ]
