@@ -11,8 +11,9 @@ import pytest
 
 from lighter import lists
 from lighter import mediatype as mt
-from lighter.digest import digest_bytes
-from lighter.manifest import COMPRESSION_ANNOTATION, Index, parse_manifest
+from lighter.digest import digest_bytes, parse_digest
+from lighter.manifest import COMPRESSION_ANNOTATION, ImageManifest, Index, parse_manifest
+from lighter.platform import host_platform
 from lighter.store import Store
 from lighter.testing.random import write_random_image, write_random_index
 from lighter.transports import TransportOptions, parse_image_name
@@ -195,3 +196,111 @@ def test_rmi_of_an_image_a_list_needs(lighter: Run, root: Path) -> None:
     ok(lighter("store", "gc"))
     ok(lighter("manifest", "push", "l", "store:still"))
     check_image("store:still", TransportOptions(store_root=str(root)))
+
+
+# -- flags: platform fields, create --all / --amend, push conversions and compression ----------------
+
+
+def test_add_sets_os_features_and_os_features_from_comma_separated_flags(lighter: Run) -> None:
+    ok(lighter("manifest", "create", "l"))
+    flags = ["--os", "freebsd", "--features", "sse4,avx", "--features", "aes", "--os-features", "win32k,x"]
+    ok(lighter("manifest", "add", *flags, "l", "store:demo/img:1"))
+    (entry,) = json.loads(ok(lighter("manifest", "inspect", "l")))["manifests"]
+    assert entry["platform"] == {
+        "architecture": "arm64",
+        "os": "freebsd",
+        "os.features": ["win32k", "x"],
+        "features": ["sse4", "avx", "aes"],
+    }
+
+
+def test_add_os_chooses_the_instance_of_a_list(lighter: Run, root: Path) -> None:
+    with parse_image_name("store:mixed").new_destination(TransportOptions(store_root=str(root))) as dest:
+        index = write_random_index(dest, platforms=("linux/amd64", "windows/amd64"), seed=17)
+    ok(lighter("manifest", "create", "win"))
+    ok(lighter("manifest", "add", "--os", "windows", "--arch", "amd64", "win", "store:mixed"))
+    assert [m.digest for m in lists.load("win", root=str(root)).index.manifests] == [index.manifests[1].digest]
+
+
+def test_create_all_adds_every_instance_and_amend_reuses_the_list(lighter: Run, root: Path) -> None:
+    with parse_image_name("store:upstream").new_destination(TransportOptions(store_root=str(root))) as dest:
+        index = write_random_index(dest, platforms=("linux/amd64", "linux/arm64", "linux/s390x"), seed=18)
+    every = ok(lighter("manifest", "create", "--all", "every", "store:upstream")).strip()
+    assert [m.digest for m in lists.load("every", root=str(root)).index.manifests] == [
+        m.digest for m in index.manifests
+    ]
+    ok(lighter("manifest", "create", "one", "store:upstream"))
+    assert [m.digest for m in lists.load("one", root=str(root)).index.manifests] == [
+        index.choose(host_platform()).digest
+    ]  # without --all, this machine's instance
+    before = snapshot(root)
+    refused = one_line_error(lighter("manifest", "create", "every", "store:demo/img:0"))
+    assert "--amend" in refused and snapshot(root) == before
+    amended = ok(lighter("manifest", "create", "--amend", "every", "store:demo/img:0")).strip()
+    assert amended == every
+    assert len(lists.load("every", root=str(root)).index.manifests) == 4
+
+
+def test_push_format_oci_converts_a_docker_list_as_skopeo_does(lighter: Run, root: Path, tmp_path: Path) -> None:
+    with parse_image_name("store:docker").new_destination(TransportOptions(store_root=str(root))) as dest:
+        docker = write_random_index(dest, oci=False, platforms=("linux/amd64", "linux/arm64"), seed=19)
+    assert docker.media_type == mt.DOCKER_LIST
+    with parse_image_name(f"dir:{tmp_path / 'src'}").new_destination() as dest:
+        assert write_random_index(dest, oci=False, platforms=("linux/amd64", "linux/arm64"), seed=19) == docker
+    ok(lighter("manifest", "push", "--format", "oci", "docker", f"dir:{tmp_path / 'ours'}"))
+    skopeo = subprocess.run(
+        ["skopeo", "copy", "--all", "--format", "oci", f"dir:{tmp_path / 'src'}", f"dir:{tmp_path / 'theirs'}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert skopeo.returncode == 0, skopeo.stderr
+    ours = parse_manifest((tmp_path / "ours" / "manifest.json").read_bytes())
+    assert isinstance(ours, Index) and ours.media_type == mt.OCI_INDEX
+    assert {m.media_type for m in ours.manifests} == {mt.OCI_MANIFEST}
+    # the list, every instance manifest and every converted config: the same bytes as skopeo's
+    for path in sorted((tmp_path / "theirs").iterdir()):
+        if path.name != "version":
+            assert (tmp_path / "ours" / path.name).read_bytes() == path.read_bytes(), path.name
+    assert sorted(p.name for p in (tmp_path / "ours").iterdir()) == sorted(
+        p.name for p in (tmp_path / "theirs").iterdir()
+    )
+    check_image(f"dir:{tmp_path / 'ours'}")
+
+
+def layers_of(root: Path, digest: str) -> set[str]:
+    manifest = parse_manifest(Store(str(root)).blobs.read(parse_digest(digest)))
+    assert isinstance(manifest, ImageManifest)
+    return {layer.media_type for layer in manifest.layers}
+
+
+def test_push_compression_format_then_add_compression_gzip(lighter: Run, root: Path) -> None:
+    ok(lighter("manifest", "create", "l", "store:demo/img:0", "store:demo/img:1"))
+    ok(lighter("manifest", "push", "--compression-format", "zstd", "l", "store:zl"))
+    zstd = json.loads(ok(lighter("manifest", "inspect", "zl")))["manifests"]
+    assert [m["annotations"] for m in zstd] == [{COMPRESSION_ANNOTATION: "true"}] * 2
+    assert all(layers_of(root, m["digest"]) == {mt.OCI_LAYER_ZSTD} for m in zstd)
+    ok(lighter("manifest", "push", "--add-compression", "gzip", "zl", "store:both"))
+    both = json.loads(ok(lighter("manifest", "inspect", "both")))["manifests"]
+    assert [COMPRESSION_ANNOTATION in m.get("annotations", {}) for m in both] == [False, False, True, True]
+    assert [m["digest"] for m in both[2:]] == [m["digest"] for m in zstd]
+    assert all(layers_of(root, m["digest"]) == {mt.OCI_LAYER_GZIP} for m in both[:2])
+    check_image("store:both", TransportOptions(store_root=str(root)))
+
+
+def test_force_compression_needs_a_format_and_then_never_reuses_other_compression(lighter: Run, root: Path) -> None:
+    ok(lighter("manifest", "create", "l", "store:demo/img:0", "store:demo/img:1"))
+    before = snapshot(root)
+    refused = one_line_error(lighter("manifest", "push", "--force-compression", "l", "store:out"))
+    assert "--compression-format" in refused and snapshot(root) == before
+    # the destination holds every gzip blob already; forced zstd still writes zstd layers, reusing none of them
+    gzip_blobs = set(snapshot(root)[1])
+    ok(lighter("manifest", "push", "--compression-format", "zstd", "--force-compression", "l", "store:forced"))
+    pushed = json.loads(ok(lighter("manifest", "inspect", "forced")))["manifests"]
+    for entry in pushed:
+        manifest = parse_manifest(Store(str(root)).blobs.read(parse_digest(entry["digest"])))
+        assert isinstance(manifest, ImageManifest)
+        assert {layer.media_type for layer in manifest.layers} == {mt.OCI_LAYER_ZSTD}
+        assert not {str(layer.digest) for layer in manifest.layers} & gzip_blobs
+    check_image("store:forced", TransportOptions(store_root=str(root)))

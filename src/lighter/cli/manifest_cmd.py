@@ -243,7 +243,11 @@ class GoBoolCommand(click.Command):
 )
 @click.option("-f", "--format", "manifest_format", type=click.Choice(["oci", "v2s2"]), help="Manifest format to write.")
 @click.option("--add-compression", multiple=True, metavar="zstd|gzip", help="Add variants with this compression.")
-@click.option("--force-compression", is_flag=True, help="Recompress rather than reuse blobs of other compression.")
+@click.option(
+    "--force-compression",
+    is_flag=True,
+    help="Use --compression-format for every layer, never a blob of other compression (lighter always does).",
+)
 @click.option("--compression-format", metavar="gzip|zstd", help="Recompress the instances' layers.")
 @click.option("--compression-level", type=int, default=None, help="Compression level.")
 @click.option("--rm", "remove", is_flag=True, help="Remove LIST from the local store after a successful push.")

@@ -38,7 +38,9 @@ class PushOptions:
     all: bool = True
     format: ManifestFormat | None = None
     add_compression: tuple[Algorithm, ...] = ()
-    #: Accepted for podman's sake: lighter never reuses a blob of another compression when it recompresses.
+    #: containers/image's ForceCompressionFormat: ``compression`` is used for every layer and no blob of
+    #: another compression is reused.  lighter's copy never reuses one anyway, so this only needs (and
+    #: refuses to go without) a ``compression``; podman turns it on whenever --compression-format is given.
     force_compression: bool = False
     compression: Algorithm | None = None
     compression_level: int | None = None
@@ -197,6 +199,11 @@ def _check_request(lst: ManifestList, opts: PushOptions) -> None:
         )
     if opts.add_compression and not opts.all:
         raise UnsupportedError("--add-compression adds variants to a list: it needs --all")
+    if opts.force_compression and opts.compression is None:
+        # containers/image refuses ForceCompressionFormat without a compression format, for the same reason
+        raise UnsupportedError(
+            "--force-compression forces the compression --compression-format names: give one (gzip, zstd or none)"
+        )
 
 
 def push(
