@@ -8,6 +8,7 @@ field describes the instance chosen for the platform (as skopeo does);
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,8 @@ from lighter.manifest import (
 )
 from lighter.platform import Platform, host_platform
 from lighter.transports import ImageReference, ImageSource, TransportOptions, parse_image_name
+
+log = logging.getLogger(__name__)
 
 _TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$")
 
@@ -61,9 +64,14 @@ def resolve(source: ImageSource, platform: Platform | None = None) -> ResolvedIm
     """Read the top-level manifest and pick the instance for ``platform`` when it is a list."""
     raw, media_type = source.manifest()
     top = parse_manifest(raw, media_type)
+    if log.isEnabledFor(logging.DEBUG):  # the digest is worth computing only for the log
+        log.debug(
+            "%s: top-level manifest %s, %s, %d bytes", source.reference, manifest_digest(raw), top.media_type, len(raw)
+        )
     if not isinstance(top, Index):
         return ResolvedImage(raw, top, raw, top, None)
     chosen = top.choose(platform or host_platform())
+    log.debug("%s: chose instance %s (%s) of %d", source.reference, chosen.digest, chosen.platform, len(top.manifests))
     inst_raw, inst_type = source.manifest(chosen.digest)
     image = parse_manifest(inst_raw, inst_type or chosen.media_type)
     if isinstance(image, Index):
@@ -74,7 +82,9 @@ def resolve(source: ImageSource, platform: Platform | None = None) -> ResolvedIm
 
 
 def read_config(source: ImageSource, image: ImageManifest) -> ImageConfig:
-    return parse_config(source.blob_bytes(image.config, "config"))
+    config = parse_config(source.blob_bytes(image.config, "config"))
+    log.debug("%s: config %s, %d bytes, verified", source.reference, image.config.digest, len(config.raw))
+    return config
 
 
 def _layers_data(image: ImageManifest | Schema1Manifest) -> list[dict[str, Any]]:

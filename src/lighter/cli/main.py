@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+import traceback
 from typing import Any, NoReturn
 
 import click
@@ -81,7 +82,8 @@ class LighterGroup(click.Group):
             _usage_exit(exc)
         except LighterError as exc:
             if logging.getLogger().isEnabledFor(logging.DEBUG):
-                raise
+                # --debug: where it happened too, but still the one-line message last and the same exit code
+                traceback.print_exc(file=sys.stderr)
             click.echo(f"lighter: error: {exc}", err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:

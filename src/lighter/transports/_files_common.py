@@ -8,6 +8,7 @@ directory on disk (``DirTree``) or the members of a tar archive
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from typing import IO, Protocol
@@ -16,6 +17,8 @@ from lighter.digest import Digest
 from lighter.errors import DigestMismatchError, ManifestTooLargeError
 from lighter.localfs import CHUNK, write_stream
 from lighter.manifest import MAX_MANIFEST_SIZE, Descriptor, manifest_digest
+
+log = logging.getLogger(__name__)
 
 #: Image configs are read whole; they are bigger than manifests at most by their history.
 MAX_CONFIG_SIZE = 32 * 1024 * 1024
@@ -74,6 +77,7 @@ def read_capped(tree: FileTree, rel: str, what: str, cap: int = MAX_MANIFEST_SIZ
         data = stream.read(cap + 1)
     if len(data) > cap:  # grew while we looked
         raise ManifestTooLargeError(f"{what} is over the {cap} byte limit")
+    log.debug("read %s: %d bytes from %s", what, len(data), tree.describe())
     return data
 
 
@@ -94,9 +98,11 @@ def store_blob(
     """Write a blob through ``localfs.write_stream``: hashed while written, renamed only when verified."""
     if descriptor is None:
         digest, size = write_stream(stream, directory, final_path, what="blob")
+        log.debug("wrote blob %s: %d bytes (digest computed while writing) in %s", digest, size, directory)
         return Descriptor(media_type, digest, size)
     size_wanted = descriptor.size if descriptor.size >= 0 else -1
-    write_stream(stream, directory, final_path, descriptor.digest, size_wanted, what="blob")
+    _, size = write_stream(stream, directory, final_path, descriptor.digest, size_wanted, what="blob")
+    log.debug("wrote blob %s: %d bytes, verified, in %s", descriptor.digest, size, directory)
     return descriptor
 
 

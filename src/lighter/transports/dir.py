@@ -23,6 +23,7 @@ directory therefore always holds the old image or the new one, never a mix;
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import threading
@@ -40,6 +41,8 @@ from lighter.localfs import atomic_write
 from lighter.manifest import Descriptor, guess_media_type, manifest_digest
 from lighter.transports._files_common import DirTree, read_capped, store_blob, verify_manifest
 from lighter.transports.base import ImageDestination, ImageReference, ImageSource, TransportOptions
+
+log = logging.getLogger(__name__)
 
 VERSION: Final = b"Directory Transport Version: 1.1\n"
 VERSION_FILE: Final = "version"
@@ -123,9 +126,11 @@ class DirSource(ImageSource):
 
     def blob(self, descriptor: Descriptor) -> IO[bytes]:
         try:
-            return self._tree.open(blob_name(descriptor.digest))
+            stream = self._tree.open(blob_name(descriptor.digest))
         except FileNotFoundError:
             raise BlobNotFoundError(f"blob {descriptor.digest} is missing from {self._ref.path}") from None
+        log.debug("reading blob %s (%d bytes) from %s", descriptor.digest, descriptor.size, self._ref.path)
+        return stream
 
 
 def _is_dir_image(path: str) -> bool:
@@ -193,6 +198,7 @@ class DirDestination(ImageDestination):
         verify_manifest(raw, instance, f"manifest written as instance {instance}")
         atomic_write(os.path.join(self.root, manifest_name(instance)), raw)
         self._keep(manifest_name(instance))
+        log.debug("wrote manifest %s (%d bytes) as %s in %s", instance, len(raw), manifest_name(instance), self.root)
 
     def has_manifest(self, digest: Digest) -> bool:
         name = manifest_name(digest)
@@ -208,6 +214,14 @@ class DirDestination(ImageDestination):
             atomic_write(os.path.join(self.root, VERSION_FILE), VERSION)
         atomic_write(os.path.join(self.root, MANIFEST_FILE), self._top)
         self._committed = True
+        if log.isEnabledFor(logging.DEBUG):  # the digest is worth computing only for the log
+            log.debug(
+                "committed %s (%d bytes) as %s in %s",
+                manifest_digest(self._top),
+                len(self._top),
+                MANIFEST_FILE,
+                self.root,
+            )
         # The new image is complete and visible; what is left of the old one goes now.
         for name in os.listdir(self.root):
             if name not in self._kept:

@@ -29,6 +29,7 @@ import contextlib
 import dataclasses
 import io
 import json
+import logging
 import os
 import re
 import threading
@@ -50,6 +51,8 @@ from lighter.localfs import atomic_write, locked, write_stream
 from lighter.manifest import Descriptor, Index, guess_media_type, manifest_digest
 from lighter.transports._files_common import DirTree, FileTree, read_capped, store_blob, verify_manifest
 from lighter.transports.base import Capabilities, ImageDestination, ImageReference, ImageSource, TransportOptions
+
+log = logging.getLogger(__name__)
 
 REF_NAME: Final = "org.opencontainers.image.ref.name"
 LAYOUT_FILE: Final = "oci-layout"
@@ -206,11 +209,13 @@ class OCISource(ImageSource):
 
     def blob(self, descriptor: Descriptor) -> IO[bytes]:
         try:
-            return self._tree.open(blob_path(descriptor.digest))
+            stream = self._tree.open(blob_path(descriptor.digest))
         except FileNotFoundError:
             raise BlobNotFoundError(
                 f"blob {descriptor.digest} is missing from the OCI layout {self._tree.describe()}"
             ) from None
+        log.debug("reading blob %s (%d bytes) from %s", descriptor.digest, descriptor.size, self._tree.describe())
+        return stream
 
     def close(self) -> None:
         self._on_close()
@@ -317,6 +322,9 @@ class OCIDestination(ImageDestination):
             verify_manifest(raw, instance, f"manifest written as instance {instance}")
         directory = self._blob_dir(digest.algorithm)
         write_stream(io.BytesIO(raw), directory, lambda _computed: self._written_path(digest), what="manifest")
+        log.debug(
+            "wrote manifest %s (%d bytes%s) in %s", digest, len(raw), "" if instance else ", top level", self.root
+        )
         if instance is None:
             annotations = {REF_NAME: self._ref.ref_name} if self._ref.ref_name else {}
             self._top = Descriptor(media_type or guess_media_type(raw), digest, len(raw), annotations=annotations)
@@ -336,6 +344,7 @@ class OCIDestination(ImageDestination):
             if not os.path.exists(os.path.join(self.root, LAYOUT_FILE)):
                 atomic_write(os.path.join(self.root, LAYOUT_FILE), LAYOUT_CONTENT)
         self._committed = True
+        log.debug("committed %s: %s of %s lists %d entries", self._top.digest, INDEX_FILE, self.root, len(manifests))
 
     def close(self) -> None:
         if self._committed or not self._created_dirs:
@@ -344,6 +353,7 @@ class OCIDestination(ImageDestination):
             return  # another writer committed into the new layout meanwhile: its image may use our blobs
         with self._lock:
             written, self._written = self._written, []
+        log.debug("nothing committed to the new layout %s: removing the %d files written", self.root, len(written))
         for path in written:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
