@@ -231,3 +231,25 @@ def test_verifying_reader_closes_the_underlying_stream() -> None:
     with VerifyingReader(raw, digest_bytes(b"data"), 4, "blob") as reader:
         assert reader.read() == b"data"
     assert raw.closed
+
+
+def test_verifying_reader_read_zero_is_not_end_of_stream() -> None:
+    data = b"x" * 100
+    reader = VerifyingReader(io.BytesIO(data), digest_bytes(data), len(data), "blob")
+    assert reader.read(0) == b""
+    assert not reader.verified
+    assert reader.bytes_read == 0
+    assert reader.read(40) == data[:40]
+    assert reader.read(0) == b""
+    assert reader.readinto(bytearray()) == 0
+    assert not reader.verified
+    assert reader.read(60) + reader.read(10) == data[40:]
+    assert reader.verified
+
+
+def test_verifying_reader_read_zero_of_an_empty_blob_then_eof() -> None:
+    reader = VerifyingReader(io.BytesIO(b""), digest_bytes(b""), 0, "blob")
+    assert reader.read(0) == b""
+    assert not reader.verified
+    assert reader.read(10) == b""
+    assert reader.verified

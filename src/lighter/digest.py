@@ -138,6 +138,9 @@ class VerifyingReader:
         return True
 
     def read(self, n: int = -1) -> bytes:
+        if n == 0:
+            # b"" here is not end of stream: finishing now would fail a stream still to be read
+            return b""
         data = self._raw.read(n) if n is not None and n >= 0 else self._raw.read()
         if data:
             self._digester.update(data)
