@@ -9,14 +9,17 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
+from lighter import lists
 from lighter.copy import CopyOptions, copy_image
 from lighter.digest import digest_bytes
 from lighter.errors import (
     DigestMismatchError,
+    ImageInUseError,
     ImageNotFoundError,
     InvalidImageNameError,
     SizeMismatchError,
@@ -232,6 +235,90 @@ def test_a_killed_writer_leaves_no_record_and_gc_cleans_up(tmp_path: Path) -> No
     assert len(list(store.blobs.digests())) == 2
     assert len(collect_garbage(store).removed) == 2
     assert list(store.blobs.digests()) == []
+
+
+# -- rmi against list edits ---------------------------------------------------------------
+
+
+SLOW_ADDER = textwrap.dedent(
+    """
+    import sys
+    from lighter import lists
+    from lighter.store import Store
+    root = sys.argv[1]
+    # as a ``manifest add`` that has read the image and not yet recorded it in the list
+    with Store(root).editing_lists():
+        print("holding", flush=True)
+        sys.stdin.readline()
+        lists.add("l", "store:img", root=root)
+    print("added", flush=True)
+    """
+)
+
+
+def blocked_on(path: Path, proc: subprocess.Popen[str]) -> bool:
+    """Whether ``proc`` comes to wait for a lock on ``path`` (seen in /proc/locks) before it exits."""
+    inode = f":{os.stat(path).st_ino} "
+    for _ in range(1200):  # bounded: 60 s at most
+        if proc.poll() is not None:
+            return False
+        with open("/proc/locks") as locks:
+            if any("->" in line and f" {proc.pid} " in line and inode in line for line in locks):
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def test_rmi_waits_for_a_list_edit_then_refuses(tmp_path: Path) -> None:
+    put_image(tmp_path, "img", seed=31)
+    lists.create("l", root=str(tmp_path))
+    env = {**os.environ, "LIGHTER_ROOT": str(tmp_path)}
+    adder = subprocess.Popen(
+        [sys.executable, "-c", SLOW_ADDER, str(tmp_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    rmi: subprocess.Popen[str] | None = None
+    try:
+        assert adder.stdout is not None and adder.stdin is not None
+        assert adder.stdout.readline().strip() == "holding"
+        rmi = subprocess.Popen(
+            [sys.executable, "-m", "lighter.cli.main", "rmi", "img"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        waited = blocked_on(tmp_path / "lists.lock", rmi)
+        adder.stdin.write("\n")
+        adder.stdin.flush()
+        assert adder.stdout.readline().strip() == "added"
+        _, err = rmi.communicate(timeout=60)
+    finally:
+        for proc in (adder, rmi):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=30)
+    assert waited, "rmi did not wait for the list edit in progress"
+    assert rmi.returncode == 1 and "needed by the manifest list localhost/l:latest" in err, err
+    assert Store(str(tmp_path)).find("img") is not None
+    assert [m.digest for m in lists.load("l", root=str(tmp_path)).index.manifests] == [
+        Store(str(tmp_path)).resolve("img").digest
+    ]
+
+
+def test_needed_by_counts_only_locations_in_this_store(tmp_path: Path) -> None:
+    here, other = tmp_path / "here", tmp_path / "other"
+    put_image(here, "img", seed=32)
+    put_image(other, "img", seed=32)  # the same image, so the same digest, in another store
+    lists.create("far", [f"store:[{other}]img"], root=str(here))
+    store = Store(str(here))
+    assert store.needed_by(store.resolve("img")) == []
+    assert store.remove("img")[1] == "deleted"  # that list reads its instance from the other store
+    put_image(here, "img2", seed=33)
+    (tmp_path / "alias").symlink_to(here)
+    lists.create("near", [f"store:[{tmp_path / 'alias'}]img2"], root=str(here))
+    with pytest.raises(ImageInUseError, match="localhost/near:latest"):
+        store.remove("img2")  # another spelling of this store's root is this store
+    assert [lst.names for lst in store.needed_by(store.resolve("img2"))] == [("localhost/near:latest",)]
 
 
 # -- CLI ------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any
 from lighter.digest import Digest, parse_digest
 from lighter.errors import LighterError, ListNotFoundError, NotAManifestListError, StoreError
 from lighter.lists.ops import AddInstance, Annotate, PlatformChange, RemoveInstance, is_zstd_variant, new_index
-from lighter.lists.records import ManifestList, edit, find_list, load, open_store, with_store_root
+from lighter.lists.records import ManifestList, edit, edit_held, find_list, load, open_store, with_store_root
 from lighter.lists.sources import InstanceSource, fetch_manifest
 from lighter.manifest import COMPRESSION_ANNOTATION, Descriptor, ImageManifest, Index, parse_config, parse_manifest
 from lighter.platform import Platform, host_platform, parse_platform
@@ -153,22 +153,24 @@ def add(
     store = open_store(root, options)
     find_list(store, list_name)  # fail before reading the image when the list does not exist
     ref = parse_image_name(image) if isinstance(image, str) else image
-    with ref.new_source(with_store_root(options, store)) as source:
-        found = _instances(source, all, platform)
-    if all and len(found) > 1 and platform:
-        raise StoreError("--arch/--os/--variant and the other platform options apply to one image: drop --all")
-    ops = []
-    for item in found:
-        desc = item.descriptor
-        if platform:
-            desc = desc.evolve(platform=platform.applied_to(desc.platform))
-        if annotations:
-            desc = desc.evolve(annotations={**desc.annotations, **annotations})
-        ops.append(AddInstance(desc, str(ref)))
-    with store.writing():
+    # From reading the image to recording it: an ``rmi`` of it waits, then sees the list that needs it.
+    with store.editing_lists():
+        with ref.new_source(with_store_root(options, store)) as source:
+            found = _instances(source, all, platform)
+        if all and len(found) > 1 and platform:
+            raise StoreError("--arch/--os/--variant and the other platform options apply to one image: drop --all")
+        ops = []
         for item in found:
-            store.blobs.put_bytes(item.raw, item.descriptor.digest, "manifest")
-        edit(store, list_name, ops)
+            desc = item.descriptor
+            if platform:
+                desc = desc.evolve(platform=platform.applied_to(desc.platform))
+            if annotations:
+                desc = desc.evolve(annotations={**desc.annotations, **annotations})
+            ops.append(AddInstance(desc, str(ref)))
+        with store.writing():
+            for item in found:
+                store.blobs.put_bytes(item.raw, item.descriptor.digest, "manifest")
+            edit_held(store, list_name, ops)
     return [item.descriptor.digest for item in found]
 
 

@@ -77,9 +77,17 @@ def edit(store: Store, name: str, ops: Sequence[Op]) -> ManifestList:
 
     The lock is what makes two processes adding to the same list at once
     both land: the second reads the list only after the first has written it.
+    ``editing_lists`` keeps ``rmi`` from deleting an image between its check
+    that no list needs it and the delete.
     """
+    with store.editing_lists(), store.writing():
+        return edit_held(store, name, ops)
+
+
+def edit_held(store: Store, name: str, ops: Sequence[Op]) -> ManifestList:
+    """``edit`` for a caller that holds ``store.editing_lists()`` and ``store.writing()`` already."""
     record = find_list(store, name)
-    with store.writing(), store.catalog.locked(record.id):
+    with store.catalog.locked(record.id):
         fresh = store.catalog.get(record.id)
         if fresh is None:
             raise ListNotFoundError(f"manifest list {name!r} was removed from the local store {store.root}")

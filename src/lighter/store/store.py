@@ -53,9 +53,9 @@ class Store:
     # -- the writers / collector lock --------------------------------------------
 
     @contextlib.contextmanager
-    def _flock(self, shared: bool) -> Iterator[None]:
+    def _flock(self, shared: bool, name: str = "gc.lock") -> Iterator[None]:
         os.makedirs(self.root, exist_ok=True)
-        fd = os.open(os.path.join(self.root, "gc.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(os.path.join(self.root, name), os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
             yield
@@ -70,6 +70,16 @@ class Store:
     def collecting(self) -> contextlib.AbstractContextManager[None]:
         """Held (exclusive) by gc: no writer is between writing blobs and committing a record."""
         return self._flock(shared=False)
+
+    # -- the list editors / remover lock ------------------------------------------
+
+    def editing_lists(self) -> contextlib.AbstractContextManager[None]:
+        """Held (shared) while a list is edited; editors of one list still serialise on its record lock."""
+        return self._flock(shared=True, name="lists.lock")
+
+    def removing(self) -> contextlib.AbstractContextManager[None]:
+        """Held (exclusive) by ``remove``: no list edit runs between its "needed by a list?" check and the delete."""
+        return self._flock(shared=False, name="lists.lock")
 
     # -- finding records -----------------------------------------------------------
 
@@ -214,8 +224,18 @@ class Store:
         return [
             lst
             for lst in self.catalog.lists_with_instance(record.digest)
-            if lst.id != record.id and lst.instances.get(record.digest, "").startswith("store:")
+            if lst.id != record.id and self._is_here(lst.instances.get(record.digest, ""))
         ]
+
+    def _is_here(self, location: str) -> bool:
+        """Whether a recorded location names this store: ``store:NAME`` (the list's own) or ``store:[ROOT]NAME``."""
+        rest = location.removeprefix("store:")
+        if rest == location:
+            return False  # another transport
+        if not rest.startswith("["):
+            return True
+        root = rest[1 : rest.find("]")] if "]" in rest else ""
+        return not root or os.path.realpath(root) == os.path.realpath(self.root)
 
     def remove(self, text: str, force: bool = False) -> tuple[ImageRecord, str]:
         """``rmi``: untag a name, or delete a record.  Returns the record and "untagged" or "deleted".
@@ -223,12 +243,22 @@ class Store:
         A name of an image that has other names is only untagged.  Deleting
         an image that a list still needs is refused unless ``force``; so is
         deleting by id an image with several names.  Blobs stay until gc.
+        The check and the delete hold ``removing`` and the record's lock, so
+        no list edit (``manifest add``) lands between them.
         """
-        record = self.resolve(text)
+        with self.removing():
+            record = self.resolve(text)
+            with self.catalog.locked(record.id):
+                fresh = self.catalog.get(record.id)
+                if fresh is None:
+                    raise ImageNotFoundError(f"image {text!r} was removed from the local store {self.root}")
+                return fresh, self._remove_locked(text, fresh, force)
+
+    def _remove_locked(self, text: str, record: ImageRecord, force: bool) -> str:
         name = self._name_of(text, record)
         if name is not None and len(record.names) > 1:
             self.catalog.remove_name(name)
-            return record, "untagged"
+            return "untagged"
         if name is None and len(record.names) > 1 and not force:
             raise StoreError(
                 f"image {record.id[:12]} has several names ({', '.join(record.names)}): "
@@ -241,9 +271,8 @@ class Store:
                 f"image {text!r} ({record.id[:12]}) is needed by the manifest list {shown}: "
                 "remove it from the list first, or use --force"
             )
-        with self.catalog.locked(record.id):
-            self.catalog.remove(record.id)
-        return record, "deleted"
+        self.catalog.remove(record.id)
+        return "deleted"
 
     def _name_of(self, text: str, record: ImageRecord) -> str | None:
         """The name ``text`` spells, when it named the record by name rather than by id."""
