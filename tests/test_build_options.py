@@ -349,3 +349,28 @@ def test_every_change_instruction_through_the_cli(tmp_path: Path, run_lighter: R
     out = run_lighter("commit", "-c", "HEALTHCHECK NONE", str(tree), f"oci:{tmp_path / 'bad'}:x")
     assert out.returncode == 1 and "unsupported instruction 'HEALTHCHECK'" in out.stderr
     assert len(out.stderr.splitlines()) == 1
+
+
+def test_change_variables_come_from_the_base_environment(tmp_path: Path, run_lighter: Run) -> None:
+    tree = _tree(tmp_path / "tree", "x")
+    base = f"oci:{tmp_path / 'layout'}:base"
+    out = run_lighter("commit", "-c", "ENV PATH=/usr/bin APP=/srv/app", str(tree), base)
+    assert out.returncode == 0, out.stderr
+    derived = f"oci:{tmp_path / 'layout'}:derived"
+    changes = ["ENV PATH=$APP/bin:$PATH", "WORKDIR ${APP}", "LABEL where=$APP", "CMD ls $APP", "ENV LIT=\\$APP"]
+    out = run_lighter("commit", *[a for c in changes for a in ("-c", c)], "--from", base, str(tree), derived)
+    assert out.returncode == 0, out.stderr
+    runtime = _config(derived)["config"]
+    assert runtime["Env"] == ["PATH=/srv/app/bin:/usr/bin", "APP=/srv/app", "LIT=$APP"]
+    assert (runtime["WorkingDir"], runtime["Labels"]) == ("/srv/app", {"where": "/srv/app"})
+    assert runtime["Cmd"] == ["/bin/sh", "-c", "ls $APP"]
+
+
+def test_change_that_fails_once_expanded_writes_nothing(tmp_path: Path, run_lighter: Run) -> None:
+    tree = _tree(tmp_path / "tree", "x")
+    out = run_lighter("commit", "-c", "EXPOSE $PORT", str(tree), f"oci:{tmp_path / 'layout'}:x")
+    assert out.returncode == 1
+    assert out.stderr.splitlines() == [
+        "lighter: error: --change 'EXPOSE $PORT': invalid port '' (expected PORT[-PORT][/tcp|/udp|/sctp])"
+    ]
+    assert not (tmp_path / "layout").exists()

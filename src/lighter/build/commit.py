@@ -155,6 +155,9 @@ def commit(
             base_source = stack.enter_context(base_ref.new_source(base_options))
             resolved = resolve_image(base_source, wanted)
             tree = index_image(base_source, resolved, limits)
+        base_config = resolved.config if resolved is not None else None
+        # before anything is written: variables in the changes come from the base's environment
+        runtime = apply_changes(base_config.runtime if base_config is not None else {}, parsed_changes)
         actions = TreeScanner(root, base=tree, clamp=clamp, devices=devices).scan()
         destination = stack.enter_context(dest_ref.new_destination(dest_options))
         oci, algorithm = _check_options(format, compression, compression_level, destination)
@@ -179,13 +182,12 @@ def commit(
             new_diff_id = result.diff_id
             layers.append(new_layer)
             diff_ids.append(new_diff_id)
-        base_config = resolved.config if resolved is not None else None
         config = build_config(
             base=base_config,
             platform=base_config.platform if base_config is not None else (wanted or host_platform()),
             created=created,
             author=author,
-            runtime=apply_changes(base_config.runtime if base_config is not None else {}, parsed_changes),
+            runtime=runtime,
             diff_ids=diff_ids,
             entry=history_entry(
                 created, created_by=created_by, author=author, comment=message, empty_layer=new_layer is None
