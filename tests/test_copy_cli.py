@@ -28,9 +28,16 @@ from lighter import mediatype as mt
 from lighter.compression import Algorithm
 from lighter.copy import CopyOptions, CopyResult, copy_between
 from lighter.digest import Digest, digest_bytes
-from lighter.manifest import Descriptor, Index, build_image_manifest, parse_manifest
+from lighter.manifest import Descriptor, ImageManifest, Index, build_image_manifest, build_index, parse_manifest
 from lighter.platform import parse_platform
-from lighter.testing.random import layer_tar, make_config, make_layer, write_random_image, write_random_index
+from lighter.testing.random import (
+    generate_image,
+    layer_tar,
+    make_config,
+    make_layer,
+    write_random_image,
+    write_random_index,
+)
 from lighter.transports import ImageDestination, ImageReference, parse_image_name
 from lighter.validate import check_image
 from tests.fixtures_images import RunResult
@@ -420,3 +427,63 @@ def test_all_platforms_rows_after_recompression(tmp_path: Path, run_lighter: Run
     assert [(r["Digest"], r["Size"], r["Compression"]) for r in source_rows] == [
         (str(m.digest), m.size, "gzip") for m in index.manifests
     ]
+
+
+def _mixed_list(path: Path) -> Index:
+    """amd64 with zstd layers (kept as they are under --dest-compress-format zstd), then arm64 with gzip ones."""
+    descriptors = []
+    with parse_image_name(f"dir:{path}").new_destination() as dest:
+        for platform, compression in (("linux/amd64", "zstd"), ("linux/arm64", "gzip")):
+            manifest, config, layers = generate_image(
+                platform=platform, compression=compression, layer_sizes=(4000, 5000), seed=35
+            )
+            dest.put_blob(io.BytesIO(config.raw), manifest.config)
+            for layer in layers:
+                dest.put_blob(io.BytesIO(layer.blob), layer.descriptor)
+            dest.put_manifest(manifest.raw, manifest.media_type, instance=manifest.digest)
+            descriptors.append(
+                Descriptor(manifest.media_type, manifest.digest, len(manifest.raw), platform=parse_platform(platform))
+            )
+        index = build_index(descriptors)
+        dest.put_manifest(index.raw, index.media_type)
+        dest.commit()
+    return index
+
+
+def test_preserve_digests_refuses_a_list_before_any_blob_moves(
+    tmp_path: Path, registry: RegistryServer, repo_name: str, run_lighter: Run
+) -> None:
+    """One instance would be recompressed: refused before the other instance's blobs are uploaded."""
+    index = _mixed_list(tmp_path / "src")
+    mark = registry.log_mark()
+    args = ("--all", "--preserve-digests", "--dest-compress-format", "zstd", *registry.lighter_args("dest"))
+    line = _one_line_error(run_lighter("copy", *args, f"dir:{tmp_path / 'src'}", registry.ref(f"{repo_name}:t")))
+    arm64 = parse_manifest((tmp_path / "src" / f"{index.manifests[1].digest.hex}.manifest.json").read_bytes())
+    assert isinstance(arm64, ImageManifest)
+    assert f"--preserve-digests: layer {arm64.layers[0].digest} would be recompressed" in line
+    assert [r for r in registry.requests(mark) if r.method not in ("GET", "HEAD")] == []
+    # without --preserve-digests the same copy goes through, rewriting only the arm64 instance
+    _ok(run_lighter("copy", "-q", *args[:1], *args[2:], f"dir:{tmp_path / 'src'}", registry.ref(f"{repo_name}:t")))
+
+
+def test_all_of_a_sparse_source_is_refused_before_anything_moves(
+    tmp_path: Path, registry: RegistryServer, repo_name: str, run_lighter: Run, run_tool: Run
+) -> None:
+    """A sparse dir: (one instance of three) copied with --all: refused unless the destination holds the rest."""
+    index = _dir_list(tmp_path / "full")
+    amd64, _, armv7 = index.manifests
+    _ok(
+        run_lighter("copy", "-q", "--platform", "linux/arm64", f"dir:{tmp_path / 'full'}", f"dir:{tmp_path / 'sparse'}")
+    )
+    dst = registry.ref(f"{repo_name}:t")
+    sides = registry.lighter_args("dest")
+    mark = registry.log_mark()
+    line = _one_line_error(run_lighter("copy", "--all", *sides, f"dir:{tmp_path / 'sparse'}", dst), code=2)
+    assert (
+        f"the source lacks its instances {amd64.digest}, {armv7.digest} and the destination does not hold them" in line
+    )
+    assert [r for r in registry.requests(mark) if r.method not in ("GET", "HEAD")] == []
+    # once the destination holds them, the sparse source's list goes there unchanged
+    _ok(run_lighter("copy", "-q", "--all", *sides, f"dir:{tmp_path / 'full'}", registry.ref(f"{repo_name}:full")))
+    _ok(run_lighter("copy", "-q", "--all", *sides, f"dir:{tmp_path / 'sparse'}", dst))
+    assert _ok(run_tool("skopeo", "inspect", "--raw", *registry.skopeo_args(), dst)).encode() == index.raw

@@ -7,7 +7,7 @@ import pytest
 from lighter import mediatype as mt
 from lighter.compression import Algorithm
 from lighter.copy import CopyOptions, LayerAction, ListPlan, image_actions, plan_list
-from lighter.copy.plan import layer_action, target_flavour
+from lighter.copy.plan import check_instances, layer_action, target_flavour
 from lighter.digest import digest_bytes
 from lighter.errors import DigestChangeError, ManifestNotFoundError, NoMatchingPlatformError, UnsupportedError
 from lighter.manifest import COMPRESSION_ANNOTATION, Descriptor, ImageManifest, Index, build_image_manifest, build_index
@@ -177,3 +177,17 @@ def test_arm_variant_fallback() -> None:
     index = _index(["linux/arm/v5", "linux/arm/v6"])
     chosen = plan_list(index, CopyOptions(), ANY, Platform("linux", "arm", "v7"))
     assert isinstance(chosen, Descriptor) and chosen.platform == parse_platform("linux/arm/v6")
+
+
+def test_check_instances_judges_every_instance_before_the_copy() -> None:
+    """A list copy is refused as a whole when any one instance would be, whichever comes first."""
+    zstd, gzip = _image(compression="zstd"), _image(compression="gzip")
+    wanted = CopyOptions(multi_arch="all", compression="zstd")
+    check_instances([zstd, gzip], wanted, ANY)  # no promise to keep digests: recompressing is fine
+    with pytest.raises(DigestChangeError, match=f"layer {gzip.layers[0].digest} would be recompressed"):
+        check_instances([zstd, gzip], CopyOptions(multi_arch="all", compression="zstd", preserve_digests=True), ANY)
+    check_instances([zstd, zstd], CopyOptions(multi_arch="all", compression="zstd", preserve_digests=True), ANY)
+    with pytest.raises(UnsupportedError, match="zstd-compressed"):
+        check_instances([gzip, zstd], CopyOptions(multi_arch="all", format="v2s2"), ANY)
+    nested = _index(["linux/amd64"])
+    check_instances([nested], CopyOptions(preserve_digests=True, compression="zstd"), ANY)  # lists: their own plan

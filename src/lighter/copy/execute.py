@@ -16,12 +16,12 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TypeVar
 
 from lighter import mediatype as mt
 from lighter.compression import compressed, decompressed
 from lighter.copy.options import CopyOptions
-from lighter.copy.plan import LayerAction, ListPlan, image_actions, plan_list
+from lighter.copy.plan import LayerAction, ListPlan, check_instances, image_actions, plan_list
 from lighter.copy.progress import Progress
 from lighter.digest import Digest, VerifyingReader, digest_bytes
 from lighter.errors import InvalidManifestError, MissingInstancesError, NotFoundError, RegistryError
@@ -40,6 +40,9 @@ from lighter.platform import host_platform
 from lighter.transports import ImageDestination, ImageReference, ImageSource, TransportOptions, parse_image_name
 
 _KEEP = LayerAction("keep")
+#: levels of nested lists read ahead by ``read_instances``
+_MAX_NESTING = 4
+_T = TypeVar("_T")
 log = logging.getLogger(__name__)
 
 
@@ -93,6 +96,7 @@ class _Copier:
         self.reused = 0
         #: instances of a list that neither the source nor the destination holds
         self.absent: set[Digest] = set()
+        self._read_cache: dict[Digest, tuple[bytes, Manifest] | None] = {}
 
     def close(self) -> None:
         self.blob_pool.shutdown(wait=True, cancel_futures=True)
@@ -194,21 +198,53 @@ class _Copier:
         )
         return docker_config
 
-    def instance(self, desc: Descriptor) -> Descriptor:
-        """Copy one instance of a list (an image, or a nested list) and describe what was written.
+    def read_instances(self, descs: tuple[Descriptor, ...]) -> list[Manifest]:
+        """Read every instance manifest of a list, nested lists' too, before any blob moves.
+
+        The plan decides from them whether the copy may go ahead at all
+        (``--preserve-digests``, layers the destination cannot take), and the
+        instances the source lacks are looked up at the destination: a copy
+        refused for either reason then writes nothing.  What is read is kept
+        for the copy itself.
+        """
+        found: list[Manifest] = []
+        level = descs
+        for _ in range(_MAX_NESTING):  # deeper lists are read when their turn comes
+            read = [got for got in _map_parallel(self._read, level, self.options.parallel) if got is not None]
+            found.extend(manifest for _, manifest in read)
+            level = tuple(d for _, manifest in read if isinstance(manifest, Index) for d in manifest.manifests)
+            if not level:
+                break
+        return found
+
+    def _read(self, desc: Descriptor) -> tuple[bytes, Manifest] | None:
+        """One instance's manifest, read once; None when the source lacks it.
 
         An instance the source lacks (a sparse list, such as a merged ``dir:``)
         is kept as it is when the destination holds it already; otherwise it is
-        noted, and ``write_list`` refuses to write the list.
+        noted in ``absent``, and the list is not written.
         """
+        with self._lock:
+            if desc.digest in self._read_cache:
+                return self._read_cache[desc.digest]
+        got: tuple[bytes, Manifest] | None = None
         try:
             raw, media_type = self.source.manifest(desc.digest)
+            got = raw, parse_manifest(raw, media_type or desc.media_type)
         except NotFoundError:
             if not self.dest.has_manifest(desc.digest):
                 with self._lock:
                     self.absent.add(desc.digest)
+        with self._lock:
+            self._read_cache[desc.digest] = got
+        return got
+
+    def instance(self, desc: Descriptor) -> Descriptor:
+        """Copy one instance of a list (an image, or a nested list) and describe what was written."""
+        got = self._read(desc)
+        if got is None:
             return desc
-        manifest = parse_manifest(raw, media_type or desc.media_type)
+        raw, manifest = got
         if isinstance(manifest, Index):
             plan = ListPlan(instances=manifest.manifests, list_mode="keep", to_oci=None)
             out_raw, out_type = self.write_list(manifest, plan, instance=True)
@@ -216,17 +252,21 @@ class _Copier:
             out_raw, out_type = self.image(raw, manifest, instance=True)
         return desc.evolve(media_type=out_type, digest=manifest_digest(out_raw), size=len(out_raw))
 
-    # -- lists ---------------------------------------------------------------
-
-    def write_list(self, index: Index, plan: ListPlan, instance: bool) -> tuple[bytes, str]:
-        copied = _map_parallel(self.instance, plan.instances, self.options.parallel)
-        absent = tuple(str(m.digest) for m in plan.instances if m.digest in self.absent)
+    def refuse_absent(self, index: Index, instances: tuple[Descriptor, ...]) -> None:
+        """Raise MissingInstancesError if the list names instances neither side holds."""
+        absent = tuple(str(m.digest) for m in instances if m.digest in self.absent)
         if absent:
             raise MissingInstancesError(
                 f"not writing the manifest list {index.digest}: the source lacks its instances "
                 f"{', '.join(absent)} and the destination does not hold them",
                 absent,
             )
+
+    # -- lists ---------------------------------------------------------------
+
+    def write_list(self, index: Index, plan: ListPlan, instance: bool) -> tuple[bytes, str]:
+        copied = _map_parallel(self.instance, plan.instances, self.options.parallel)
+        self.refuse_absent(index, plan.instances)
         changed = {old.digest: new for old, new in zip(plan.instances, copied, strict=True) if new != old}
         out = index
         if plan.list_mode == "strip":
@@ -264,7 +304,7 @@ def _sparse_hint(plan: ListPlan, exc: RegistryError) -> str | None:
     )
 
 
-def _map_parallel(fn: Callable[[Descriptor], Descriptor], items: tuple[Descriptor, ...], parallel: int) -> list[Any]:
+def _map_parallel(fn: Callable[[Descriptor], _T], items: tuple[Descriptor, ...], parallel: int) -> list[_T]:
     if len(items) <= 1:
         return [fn(item) for item in items]
     workers = max(1, min(len(items), max(2, parallel // 2)))
@@ -286,6 +326,9 @@ def copy_between(source: ImageSource, dest: ImageDestination, options: CopyOptio
                 out_raw, out_type = copier.image(inst_raw, parse_manifest(inst_raw, inst_type), instance=False)
                 dest.note_toplevel_list(raw, media_type)
             else:
+                # decide before anything moves: every instance's manifest is read and judged first
+                check_instances(copier.read_instances(plan.instances), opts, copier.caps)
+                copier.refuse_absent(manifest, plan.instances)
                 out_raw, out_type = copier.write_list(manifest, plan, instance=False)
         else:
             out_raw, out_type = copier.image(raw, manifest, instance=False)

@@ -4,11 +4,13 @@ Given the source's top-level manifest, the options and the destination's
 capabilities, the plan says which instances move, whether the list is kept
 byte-for-byte, stripped or not written, which manifest flavour is written,
 and what happens to each layer.  ``--preserve-digests`` is checked here,
-before anything is written.
+before anything is written: for a list, ``check_instances`` judges every
+instance's manifest, which the executor reads before any blob moves.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -118,6 +120,19 @@ def _refuse_changes(manifest: ImageManifest, to_oci: bool | None, actions: list[
             raise DigestChangeError(
                 f"--preserve-digests: layer {layer.digest} would be {action.kind}ed, changing the image digest"
             )
+
+
+def check_instances(manifests: Iterable[Manifest], options: CopyOptions, caps: Capabilities) -> None:
+    """Refuse a list copy if copying any of its instances would be refused.
+
+    Instances are copied in parallel; judged one by one, an instance already
+    in the wanted form would have its blobs written before another one is
+    refused (``--preserve-digests`` with recompression, a zstd layer for a
+    Docker destination).  Raises DigestChangeError or UnsupportedError.
+    """
+    for manifest in manifests:
+        if not isinstance(manifest, Index):
+            image_actions(manifest, options, caps)
 
 
 def plan_list(index: Index, options: CopyOptions, caps: Capabilities, system: Platform) -> ListPlan | Descriptor:
