@@ -225,12 +225,57 @@ def test_signatures_that_disagree_on_the_format(keys: list[ec.EllipticCurvePriva
         manifest_digest(json.dumps(data).encode())
 
 
-@pytest.mark.parametrize("signatures", [{"a": 1}, ["x"], [{"protected": "!!!"}], [{}]])
+@pytest.mark.parametrize("signatures", [{"a": 1}, ["x"], [{"protected": "!!!"}], [{}], {}, "", 0, False])
 def test_malformed_signatures(signatures: object) -> None:
     data = json.loads(_unsigned())
     data["signatures"] = signatures
-    with pytest.raises(InvalidManifestError, match="signatures"):
-        manifest_digest(json.dumps(data).encode())
+    raw = json.dumps(data).encode()
+    # any non-null value makes it a signed manifest, as containers/image's GuessMIMEType decides
+    assert guess_media_type(raw) == mt.DOCKER_SCHEMA1_SIGNED
+    for call in (manifest_digest, parse_manifest):
+        with pytest.raises(InvalidManifestError, match=r"^signatures"):
+            call(raw)
+
+
+def test_empty_signatures_are_refused_not_digested_as_empty_bytes() -> None:
+    """libtrust takes an empty list as a zero-length payload: skopeo prints sha256 of b"" for any such manifest."""
+    data = json.loads(_unsigned())
+    data["signatures"] = []
+    raw = json.dumps(data).encode()
+    assert guess_media_type(raw) == mt.DOCKER_SCHEMA1_SIGNED
+    for call in (manifest_digest, parse_manifest):
+        with pytest.raises(InvalidManifestError) as info:
+            call(raw)
+        assert str(info.value) == "signatures: expected at least one JWS signature, got an empty list"
+
+
+def test_null_signatures_are_unsigned() -> None:
+    data = json.loads(_unsigned())
+    data["signatures"] = None
+    raw = json.dumps(data).encode()
+    assert guess_media_type(raw) == mt.DOCKER_SCHEMA1
+    parsed = parse_manifest(raw)
+    assert isinstance(parsed, Schema1Manifest)
+    assert parsed.media_type == mt.DOCKER_SCHEMA1
+    assert manifest_digest(raw) == parsed.digest == digest_bytes(raw)
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("signatures", [None, {}, "", 0])
+def test_skopeo_agrees_on_null_and_non_list_signatures(tmp_path: Path, signatures: object, run_lighter: Any) -> None:
+    data = json.loads(_unsigned())
+    data["signatures"] = signatures
+    path = tmp_path / "manifest.json"
+    path.write_bytes(json.dumps(data).encode())
+    theirs = subprocess.run(
+        ["skopeo", "manifest-digest", str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
+    ours = run_lighter("manifest-digest", str(path))
+    assert ours.returncode == theirs.returncode
+    if signatures is None:
+        assert ours.stdout == theirs.stdout
+    else:
+        assert ours.stderr.startswith("lighter: error: signatures: expected a list of JWS signatures")
 
 
 def test_bad_blob_sum_is_named() -> None:

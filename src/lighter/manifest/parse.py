@@ -44,7 +44,8 @@ def _guess(data: dict[str, Any]) -> str:
         # Go refuses true, 2.0 or "2" for an int field; Python would take True == 1.
         raise InvalidManifestError(f"unsupported manifest schemaVersion {version!r} (expected 1 or 2)")
     if version == 1:
-        return mt.DOCKER_SCHEMA1_SIGNED if data.get("signatures") else mt.DOCKER_SCHEMA1
+        # containers/image: any non-null "signatures" means signed (schema1_payload refuses bad ones)
+        return mt.DOCKER_SCHEMA1_SIGNED if data.get("signatures") is not None else mt.DOCKER_SCHEMA1
     if version != 2:
         raise InvalidManifestError(f"unsupported manifest schemaVersion {version!r} (expected 1 or 2)")
     media_type = data.get("mediaType")
@@ -107,6 +108,6 @@ def parse_manifest(raw: bytes, media_type: str | None = None) -> Manifest:
 def manifest_digest(raw: bytes) -> Digest:
     """The digest skopeo's ``manifest-digest`` prints: of the bytes, or of the JWS payload for signed schema 1."""
     data = _load(raw)
-    if type(data.get("schemaVersion")) is int and data["schemaVersion"] == 1 and data.get("signatures"):
+    if type(data.get("schemaVersion")) is int and data["schemaVersion"] == 1 and data.get("signatures") is not None:
         return digest_bytes(schema1_payload(raw, data))
     return digest_bytes(raw)

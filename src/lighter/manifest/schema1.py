@@ -24,12 +24,21 @@ def _b64url_decode(text: str) -> bytes:
 
 
 def schema1_payload(raw: bytes, data: dict[str, Any]) -> bytes:
-    """The signed payload of a pretty-JWS manifest (``raw`` itself when unsigned)."""
+    """The signed payload of a pretty-JWS manifest (``raw`` itself when unsigned).
+
+    As containers/image, any ``signatures`` that is not null makes the
+    manifest signed.  An empty list is refused: libtrust would take the
+    payload to be empty and skopeo prints the digest of no bytes at all.
+    """
     signatures = data.get("signatures")
-    if not signatures:
+    if signatures is None:
         return raw
     if not isinstance(signatures, list):
-        raise InvalidManifestError("signatures: expected a list of JWS signatures")
+        raise InvalidManifestError(
+            f"signatures: expected a list of JWS signatures, got {type(signatures).__name__} {signatures!r:.40}"
+        )
+    if not signatures:
+        raise InvalidManifestError("signatures: expected at least one JWS signature, got an empty list")
     formats = {_signature_format(i, sig) for i, sig in enumerate(signatures)}
     if len(formats) != 1:
         raise InvalidManifestError("signatures: conflicting formatLength/formatTail in the protected headers")
@@ -105,7 +114,7 @@ class Schema1Manifest:
             except InvalidDigestError as exc:
                 raise InvalidManifestError(f"fsLayers[{i}].blobSum: {exc}") from None
         history = tuple(str(h.get("v1Compatibility", "")) for h in data.get("history") or [] if isinstance(h, dict))
-        signed = bool(data.get("signatures"))
+        signed = data.get("signatures") is not None
         return cls(
             media_type=mt.DOCKER_SCHEMA1_SIGNED if signed else mt.DOCKER_SCHEMA1,
             name=str(data.get("name", "")),
