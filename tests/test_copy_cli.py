@@ -264,6 +264,17 @@ def test_format_oci_of_a_docker_list_matches_skopeo(tmp_path: Path, run_lighter:
     assert json.loads(ours["manifest.json"])["mediaType"] == mt.OCI_INDEX
     assert digestfile.read_text() == _skopeo_digest(run_tool, tmp_path / "theirs" / "manifest.json")
     check_image(f"dir:{tmp_path / 'ours'}")
+    # inspect --all-platforms: Docker rows before, OCI rows (other sizes) after
+    converted = parse_manifest(ours["manifest.json"])
+    assert isinstance(converted, Index)
+    for listing, media_type in ((index, mt.DOCKER_MANIFEST), (converted, mt.OCI_MANIFEST)):
+        where = tmp_path / ("src" if listing is index else "ours")
+        rows = json.loads(_ok(run_lighter("inspect", "--all-platforms", f"dir:{where}")))
+        sizes = [len((where / f"{m.digest.hex}.manifest.json").read_bytes()) for m in listing.manifests]
+        assert [(r["Platform"], r["Digest"], r["Size"]) for r in rows] == [
+            (str(m.platform), str(m.digest), size) for m, size in zip(listing.manifests, sizes, strict=True)
+        ]
+        assert {r["MediaType"] for r in rows} == {media_type}
 
 
 # -- --dest-compress-level -------------------------------------------------------------------------
@@ -433,7 +444,8 @@ def _mixed_list(path: Path) -> Index:
     """amd64 with zstd layers (kept as they are under --dest-compress-format zstd), then arm64 with gzip ones."""
     descriptors = []
     with parse_image_name(f"dir:{path}").new_destination() as dest:
-        for platform, compression in (("linux/amd64", "zstd"), ("linux/arm64", "gzip")):
+        mix: tuple[tuple[str, Algorithm], ...] = (("linux/amd64", "zstd"), ("linux/arm64", "gzip"))
+        for platform, compression in mix:
             manifest, config, layers = generate_image(
                 platform=platform, compression=compression, layer_sizes=(4000, 5000), seed=35
             )

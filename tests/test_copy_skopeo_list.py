@@ -136,6 +136,19 @@ def test_skopeo_pushed_the_whole_list(pushed: PushedList, registry: RegistryServ
     assert _raw(run_tool, registry, f"{repo}@{attestation}") == pushed.instances["unknown/unknown"]
 
 
+def test_all_platforms_rows_of_the_pushed_list(pushed: PushedList, registry: RegistryServer, run_lighter: Run) -> None:
+    rows = json.loads(_ok(run_lighter("inspect", "--all-platforms", *registry.lighter_args(), pushed.ref)))
+    assert [r["Platform"] for r in rows] == [*PLATFORMS, "unknown/unknown"]
+    for row in rows:
+        manifest = pushed.instances[row["Platform"]]
+        assert (row["Digest"], row["Size"], row["MediaType"]) == (
+            str(digest_bytes(manifest)),
+            len(manifest),
+            mt.OCI_MANIFEST,
+        )
+    assert [r["Compression"] for r in rows[:3]] == ["gzip"] * 3
+
+
 def test_index_only_to_dir_writes_only_the_list(
     pushed: PushedList, registry: RegistryServer, tmp_path: Path, run_lighter: Run, run_tool: Run
 ) -> None:
