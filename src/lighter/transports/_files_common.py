@@ -95,13 +95,17 @@ def store_blob(
     directory: str,
     final_path: Callable[[Digest], str],
 ) -> Descriptor:
-    """Write a blob through ``localfs.write_stream``: hashed while written, renamed only when verified."""
+    """Write a blob through ``localfs.write_stream``: hashed while written, renamed only when verified.
+
+    The directory is not fsynced here: the destination does it once, at commit, before it writes
+    the manifest or index that names the blob.
+    """
     if descriptor is None:
-        digest, size = write_stream(stream, directory, final_path, what="blob")
+        digest, size = write_stream(stream, directory, final_path, what="blob", sync_dir=False)
         log.debug("wrote blob %s: %d bytes (digest computed while writing) in %s", digest, size, directory)
         return Descriptor(media_type, digest, size)
     size_wanted = descriptor.size if descriptor.size >= 0 else -1
-    _, size = write_stream(stream, directory, final_path, descriptor.digest, size_wanted, what="blob")
+    _, size = write_stream(stream, directory, final_path, descriptor.digest, size_wanted, what="blob", sync_dir=False)
     log.debug("wrote blob %s: %d bytes, verified, in %s", descriptor.digest, size, directory)
     return descriptor
 

@@ -37,7 +37,7 @@ from lighter.errors import (
     LayoutError,
     ManifestNotFoundError,
 )
-from lighter.localfs import atomic_write
+from lighter.localfs import atomic_write, fsync_dir
 from lighter.manifest import Descriptor, guess_media_type, manifest_digest
 from lighter.transports._files_common import DirTree, read_capped, store_blob, verify_manifest
 from lighter.transports.base import ImageDestination, ImageReference, ImageSource, TransportOptions
@@ -212,6 +212,7 @@ class DirDestination(ImageDestination):
             raise LayoutError(f"nothing to commit to {self._ref}: no top-level manifest was written")
         if not _is_dir_image(self.root):
             atomic_write(os.path.join(self.root, VERSION_FILE), VERSION)
+        fsync_dir(self.root)  # the blobs' renames (not synced one by one) are durable before manifest.json's
         atomic_write(os.path.join(self.root, MANIFEST_FILE), self._top)
         self._committed = True
         if log.isEnabledFor(logging.DEBUG):  # the digest is worth computing only for the log

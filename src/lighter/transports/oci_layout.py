@@ -47,7 +47,7 @@ from lighter.errors import (
     ManifestNotFoundError,
     UnsupportedMediaTypeError,
 )
-from lighter.localfs import atomic_write, locked, write_stream
+from lighter.localfs import atomic_write, fsync_dir, locked, write_stream
 from lighter.manifest import Descriptor, Index, guess_media_type, manifest_digest
 from lighter.transports._files_common import DirTree, FileTree, read_capped, store_blob, verify_manifest
 from lighter.transports.base import Capabilities, ImageDestination, ImageReference, ImageSource, TransportOptions
@@ -321,7 +321,9 @@ class OCIDestination(ImageDestination):
         if instance is not None:
             verify_manifest(raw, instance, f"manifest written as instance {instance}")
         directory = self._blob_dir(digest.algorithm)
-        write_stream(io.BytesIO(raw), directory, lambda _computed: self._written_path(digest), what="manifest")
+        write_stream(
+            io.BytesIO(raw), directory, lambda _computed: self._written_path(digest), what="manifest", sync_dir=False
+        )
         log.debug(
             "wrote manifest %s (%d bytes%s) in %s", digest, len(raw), "" if instance else ", top level", self.root
         )
@@ -336,6 +338,7 @@ class OCIDestination(ImageDestination):
         if self._top is None:
             raise LayoutError(f"nothing to commit to {self._ref}: no top-level manifest was written")
         index_path = os.path.join(self.root, INDEX_FILE)
+        self._sync_blob_dirs()
         with locked(os.path.join(self.root, LOCK_FILE)):
             # Re-read inside the lock: another process may have added an entry since we started.
             index = load_index(DirTree(self.root)) if os.path.exists(index_path) else empty_index()
@@ -345,6 +348,21 @@ class OCIDestination(ImageDestination):
                 atomic_write(os.path.join(self.root, LAYOUT_FILE), LAYOUT_CONTENT)
         self._committed = True
         log.debug("committed %s: %s of %s lists %d entries", self._top.digest, INDEX_FILE, self.root, len(manifests))
+
+    def _sync_blob_dirs(self) -> None:
+        """Make the renames of blobs and manifests durable before ``index.json`` names them.
+
+        Every ``blobs/<alg>`` (not only those written to: a reused blob may have been renamed
+        by an earlier run that never synced), ``blobs`` and the root, whose new entries those
+        are; three fsyncs for a usual layout, whatever the number of blobs.
+        """
+        blobs = os.path.join(self.root, "blobs")
+        with contextlib.suppress(FileNotFoundError):
+            for name in sorted(os.listdir(blobs)):
+                if os.path.isdir(os.path.join(blobs, name)):
+                    fsync_dir(os.path.join(blobs, name))
+            fsync_dir(blobs)
+        fsync_dir(self.root)
 
     def close(self) -> None:
         if self._committed or not self._created_dirs:
