@@ -3,13 +3,16 @@
 The operation is buildah's commit (the seed ``buildah-image.go.txt``):
 
 1. With ``base``, the base image for the platform is resolved and its layers
-   read once, verified, into an in-memory tree (``baseindex``).
-2. ROOTFS is scanned against that tree (``tree``): added and changed
+   read once, verified, into an in-memory tree (``baseindex``).  Base
+   layers are reused as they are: a destination that has the blob keeps it;
+   one that lacks it gets the bytes of that same read, unchanged (verified
+   by the destination against the base's descriptor; ``basecopy``), so a
+   registry base is downloaded once.
+2. The changes are applied to the base's runtime config (their variables
+   come from its environment), before anything is written.
+3. ROOTFS is scanned against that tree (``tree``): added and changed
    entries, ``.wh.`` whiteouts for deletions, ``.wh..wh..opq`` for
    directories whose old content is all gone.
-3. Base layers are reused as they are: a destination that has the blob
-   keeps it, otherwise the blob is streamed through unchanged (verified by
-   the destination against the base's descriptor).
 4. The new layer is tarred, hashed (diffID), compressed and hashed again
    (blob digest) in one streaming pass into ``put_blob`` (``rootfs``).  An
    empty diff adds no layer, only an ``empty_layer`` history entry.
@@ -30,9 +33,11 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from lighter import mediatype as mt
+from lighter.build.basecopy import CopyingSource
 from lighter.build.baseindex import index_image
 from lighter.build.changes import Change, apply_changes, parse_change
 from lighter.build.config import build_config, history_entry, rfc3339
+from lighter.build.fsmeta import Node
 from lighter.build.image import ResolvedImage, resolve_image
 from lighter.build.layers import Limits
 from lighter.build.rootfs import OwnerNames, stream_layer
@@ -85,14 +90,23 @@ def _layer_descriptor(layer: Descriptor, oci: bool) -> Descriptor:
     return layer.evolve(media_type=mt.convert_layer_type(layer.media_type, oci))
 
 
-def _reuse_base_layers(source: ImageSource, dest: ImageDestination, base: ResolvedImage, oci: bool) -> list[Descriptor]:
-    out = []
-    for layer, _ in base.layers:
-        if dest.try_reuse_blob(layer) is None:
-            with source.blob(layer) as stream:
-                dest.put_blob(stream, layer)
-        out.append(_layer_descriptor(layer, oci))
-    return out
+@dataclass(frozen=True, slots=True)
+class _Base:
+    """The base image: resolved, its file system indexed, its layers (in the new flavour) in the destination."""
+
+    image: ResolvedImage
+    tree: Node
+    layers: list[Descriptor]
+
+
+def _open_base(
+    source: ImageSource, destination: ImageDestination, wanted: Platform | None, oci: bool, limits: Limits | None
+) -> _Base:
+    image = resolve_image(source, wanted)
+    layers = [_layer_descriptor(layer, oci) for layer, _ in image.layers]  # refusals before any download
+    missing = {layer.digest: layer for layer, _ in image.layers if destination.try_reuse_blob(layer) is None}
+    tree = index_image(CopyingSource(source, destination, missing), image, limits)
+    return _Base(image, tree, layers)
 
 
 def _check_options(fmt: str, compression: str, level: int | None, dest: ImageDestination) -> tuple[bool, Algorithm]:
@@ -148,24 +162,18 @@ def commit(
     dest_ref = parse_image_name(dest) if isinstance(dest, str) else dest
     base_ref = parse_image_name(base) if isinstance(base, str) else base
     with ExitStack() as stack:
-        resolved = None
-        base_source = None
-        tree = None
-        if base_ref is not None:
-            base_source = stack.enter_context(base_ref.new_source(base_options))
-            resolved = resolve_image(base_source, wanted)
-            tree = index_image(base_source, resolved, limits)
-        base_config = resolved.config if resolved is not None else None
-        # before anything is written: variables in the changes come from the base's environment
-        runtime = apply_changes(base_config.runtime if base_config is not None else {}, parsed_changes)
-        actions = TreeScanner(root, base=tree, clamp=clamp, devices=devices).scan()
         destination = stack.enter_context(dest_ref.new_destination(dest_options))
         oci, algorithm = _check_options(format, compression, compression_level, destination)
-        layers: list[Descriptor] = []
-        diff_ids: list[Digest] = []
-        if resolved is not None and base_source is not None:
-            layers = _reuse_base_layers(base_source, destination, resolved, oci)
-            diff_ids = [diff_id for _, diff_id in resolved.layers]
+        based = None
+        if base_ref is not None:
+            base_source = stack.enter_context(base_ref.new_source(base_options))
+            based = _open_base(base_source, destination, wanted, oci, limits)
+        base_config = based.image.config if based is not None else None
+        # before anything is written: variables in the changes come from the base's environment
+        runtime = apply_changes(base_config.runtime if base_config is not None else {}, parsed_changes)
+        actions = TreeScanner(root, base=based.tree if based else None, clamp=clamp, devices=devices).scan()
+        layers: list[Descriptor] = list(based.layers) if based is not None else []
+        diff_ids: list[Digest] = [d for _, d in based.image.layers] if based is not None else []
         new_layer = None
         new_diff_id = None
         if actions:
