@@ -185,3 +185,22 @@ def test_layers_data_carries_layer_annotations(tmp_path: Path, run_lighter: Run,
             "Annotations": None,
         },
     ]
+
+
+def test_manifest_digest_checks_the_size_before_reading(tmp_path: Path, run_lighter: Run) -> None:
+    huge = tmp_path / "huge.json"
+    with huge.open("wb") as handle:
+        handle.truncate(5 * 1024**3)  # sparse: 5 GiB that cost no disk, and would take a while to read
+    result = run_lighter("manifest-digest", str(huge))
+    assert (result.returncode, result.stdout) == (1, "")
+    # the size stat says, not what a capped read saw
+    assert result.stderr == "lighter: error: manifest is 5368709120 bytes, over the 4194304 byte limit\n"
+    # a pipe has no size: one byte past the cap is enough to refuse it
+    piped = run_lighter("manifest-digest", "/dev/stdin", input=" " * (5 * 1024 * 1024))
+    assert (piped.returncode, piped.stdout) == (1, "")
+    assert piped.stderr == "lighter: error: manifest is over the 4194304 byte limit\n"
+    small = tmp_path / "small.json"
+    small.write_bytes(b'{"schemaVersion": 2, "manifests": []}')
+    ok = run_lighter("manifest-digest", "/dev/stdin", input=small.read_text())
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout == _ok(run_lighter("manifest-digest", str(small)))

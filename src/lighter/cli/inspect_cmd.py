@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
 
 from lighter.cli.common import print_json, write_raw
 from lighter.cli.options import registry_options, retry_options, side_options, store_root_option
-from lighter.errors import ManifestNotFoundError
+from lighter.errors import ManifestNotFoundError, ManifestTooLargeError
 from lighter.inspect import config_json, inspect_platforms, inspect_resolved, list_note, resolve
-from lighter.manifest import manifest_digest, parse_manifest
+from lighter.manifest import MAX_MANIFEST_SIZE, manifest_digest, parse_manifest
 from lighter.platform import parse_platform
 from lighter.transports import parse_image_name
 
@@ -59,9 +60,15 @@ def manifest_digest_command(manifest_file: str) -> None:
     """Print the digest of the manifest in MANIFEST_FILE (as skopeo manifest-digest)."""
     try:
         with open(manifest_file, "rb") as handle:
-            data = handle.read(64 * 1024 * 1024)
+            # the cap is checked before reading (DESIGN.md rule 4): a huge file is never read
+            size = os.fstat(handle.fileno()).st_size
+            if size > MAX_MANIFEST_SIZE:
+                raise ManifestTooLargeError(f"manifest is {size} bytes, over the {MAX_MANIFEST_SIZE} byte limit")
+            data = handle.read(MAX_MANIFEST_SIZE + 1)  # a pipe has no size: read one byte past the cap
     except FileNotFoundError:
         raise ManifestNotFoundError(f"manifest file {manifest_file} does not exist") from None
+    if len(data) > MAX_MANIFEST_SIZE:
+        raise ManifestTooLargeError(f"manifest is over the {MAX_MANIFEST_SIZE} byte limit")
     parse_manifest(data)  # refuse what is not a manifest rather than hash anything
     click.echo(str(manifest_digest(data)))
 
