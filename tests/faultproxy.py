@@ -9,6 +9,10 @@ rules set on it misbehave on purpose for the requests they match:
 * ``fail(times=N, status=503)``: answer ``status`` N times, then pass through;
 * ``reset(times=N)``: read the request, then reset the connection (TCP RST)
   without answering, N times (recorded with status 0);
+* ``cut_upload(after=N, skip=K, forward=False)``: the first matching PATCH
+  after K of them is cut after N body bytes: the connection is reset without
+  an answer; with ``forward`` those N bytes reach the registry first (it is
+  left holding a torn chunk), else the registry never sees the request;
 * ``flip_byte(offset=0)``: flip one byte of matching GET bodies;
 * ``redirect(to=URL)``: answer matching GETs with a 307 to ``URL + path``
   (another proxy plays a storage backend);
@@ -16,9 +20,11 @@ rules set on it misbehave on purpose for the requests they match:
   spec's ``Link: <...?last=T&n=N>; rel="next"`` (distribution 2.8 ignores
   ``n``; distribution 3, Docker Hub and most cloud registries paginate).
 
-``requests`` lists ``ProxiedRequest(method, path, status, authorization)``;
+``requests`` lists ``ProxiedRequest(method, path, status, authorization,
+headers)`` (``headers``: the request's, without ``Authorization``);
 ``count(method, contains)`` counts them.  Rules match on the method and a
-substring of the path (default: blob GETs).
+substring of the path (default: blob GETs); ``skip=K`` lets the first K
+matching requests through untouched.
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ _HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "proxy-connec
 
 @dataclass
 class Rule:
-    kind: str  # drop | fail | reset | flip | redirect | paginate
+    kind: str  # drop | fail | reset | cut | flip | redirect | paginate
     method: str | None
     contains: str
     times: int | None  # None: forever
@@ -51,6 +57,8 @@ class Rule:
     status: int = 503
     retry_after: str | None = None
     target: str = ""
+    skip: int = 0
+    forward: bool = False
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method == method) and self.contains in path and self.times != 0
@@ -66,6 +74,7 @@ class ProxiedRequest:
     path: str
     status: int
     authorization: bool
+    headers: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 @dataclass
@@ -135,6 +144,9 @@ class FaultProxy:
     def reset(self, times: int, contains: str = "", method: str | None = None) -> Rule:
         return self._add(Rule("reset", method, contains, times))
 
+    def cut_upload(self, after: int, skip: int = 0, forward: bool = False, contains: str = "/blobs/uploads/") -> Rule:
+        return self._add(Rule("cut", "PATCH", contains, 1, after=after, skip=skip, forward=forward))
+
     def flip_byte(self, offset: int = 0, contains: str = BLOBS, times: int | None = None) -> Rule:
         return self._add(Rule("flip", "GET", contains, times, after=offset))
 
@@ -152,13 +164,23 @@ class FaultProxy:
         with self._lock:
             for rule in self._rules:
                 if rule.matches(method, path):
+                    if rule.skip > 0:
+                        rule.skip -= 1
+                        continue
                     rule.use()
                     return rule
         return None
 
-    def record(self, method: str, path: str, status: int, authorization: bool) -> None:
+    def record(
+        self, method: str, path: str, status: int, authorization: bool, headers: dict[str, str] | None = None
+    ) -> None:
         with self._lock:
-            self.requests.append(ProxiedRequest(method, path, status, authorization))
+            self.requests.append(ProxiedRequest(method, path, status, authorization, dict(headers or {})))
+
+    def find(self, method: str | None = None, contains: str = "") -> list[ProxiedRequest]:
+        """The requests recorded so far with that method and a path containing ``contains``, in order."""
+        with self._lock:
+            return [r for r in self.requests if (method is None or r.method == method) and contains in r.path]
 
     def count(self, method: str | None = None, contains: str = "", status: int | None = None) -> int:
         with self._lock:
@@ -225,15 +247,39 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             self.close_connection = True
             self.connection.close()
 
+        def _cut(self, rule: Rule, body: Iterator[bytes] | None, headers: dict[str, str]) -> None:
+            """Read ``rule.after`` bytes of the request body (forwarding them when asked), then reset."""
+            head, left = [], rule.after
+            for data in body or ():
+                head.append(data[:left])
+                left -= len(head[-1])
+                if left <= 0:
+                    break
+            if rule.forward:
+                conn = proxy.connect()
+                try:
+                    conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+                    for key, value in headers.items():
+                        conn.putheader(key, value)
+                    conn.endheaders()
+                    conn.send(b"".join(head))
+                finally:
+                    conn.close()  # the registry reads a torn body
+            self._reset()
+
         def _proxy(self) -> None:
             method, path = self.command, self.path
             authorization = "Authorization" in self.headers
+            seen = {k: v for k, v in self.headers.items() if k.lower() != "authorization"}
             body = self._body()
             rule = proxy.take_rule(method, path)
-            if rule is not None and rule.kind == "reset":
+            if rule is not None and rule.kind in ("reset", "cut"):
+                proxy.record(method, path, 0, authorization, seen)
+                if rule.kind == "cut":
+                    self._cut(rule, body, {k: v for k, v in self.headers.items() if k.lower() not in _HOP})
+                    return
                 for _ in body or ():
                     pass
-                proxy.record(method, path, 0, authorization)
                 self._reset()
                 return
             if rule is not None and rule.kind in ("fail", "redirect"):
@@ -243,10 +289,10 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                     error = {"errors": [{"code": "UNAVAILABLE", "message": "injected failure"}]}
                     extra = {"Retry-After": rule.retry_after} if rule.retry_after else {}
                     self._answer(rule.status, {"Content-Type": "application/json", **extra}, json.dumps(error).encode())
-                    proxy.record(method, path, rule.status, authorization)
+                    proxy.record(method, path, rule.status, authorization, seen)
                 else:
                     self._answer(307, {"Location": rule.target + path})
-                    proxy.record(method, path, 307, authorization)
+                    proxy.record(method, path, 307, authorization, seen)
                 return
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
             headers["X-Forwarded-Proto"] = "http"
@@ -260,7 +306,7 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 else:
                     conn.request(method, path, body=body, headers=headers)
                 resp = conn.getresponse()
-                proxy.record(method, path, resp.status, authorization)
+                proxy.record(method, path, resp.status, authorization, seen)
                 self._relay(resp, rule)
             finally:
                 conn.close()

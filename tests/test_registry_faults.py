@@ -5,9 +5,11 @@ from __future__ import annotations
 import email.utils
 import io
 import json
+import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
@@ -24,7 +26,7 @@ from lighter.errors import (
 from lighter.manifest import Descriptor, ImageManifest
 from lighter.testing.random import write_random_image
 from lighter.transports import parse_image_name
-from lighter.transports.registry import RegistryReference, list_tags
+from lighter.transports.registry import RegistryReference, list_tags, upload
 from lighter.transports.registry.body import BlobReader
 from lighter.transports.registry.client import (
     MAX_BACKOFF,
@@ -33,6 +35,7 @@ from lighter.transports.registry.client import (
     backoff_delay,
     retry_after_seconds,
 )
+from lighter.transports.registry.upload import CHUNK_SIZE, SMALL_BLOB
 from tests.faultproxy import FaultProxy
 from tests.fixtures_registry import RegistryServer
 
@@ -367,3 +370,153 @@ class _Unseekable(io.RawIOBase):
 
     def read(self, n: int = -1) -> bytes:
         return self._stream.read(n)
+
+
+# -- uploads: monolithic for small blobs, chunked for large ones ------------------
+
+MiB = 1024 * 1024
+
+
+def _blob_file(tmp_path: Path, size: int, seed: int) -> tuple[Path, Descriptor]:
+    data = random.Random(seed).randbytes(size)
+    path = tmp_path / f"blob-{seed}"
+    path.write_bytes(data)
+    return path, Descriptor(mt.OCI_LAYER, digest_bytes(data), size)
+
+
+def _stored_digest(server: RegistryServer, name: str, desc: Descriptor) -> object:
+    """The digest of the blob as the registry serves it (read directly, not through a proxy)."""
+    with ref(server.ref(f"{name}:1")).new_source(server.options()) as src, src.blob(desc) as stream:
+        return digest_bytes(stream.read())
+
+
+def _ranges(proxy: FaultProxy) -> list[tuple[str | None, int]]:
+    return [(r.headers.get("Content-Range"), r.status) for r in proxy.find("PATCH", "/blobs/uploads/")]
+
+
+def test_small_blob_is_one_monolithic_post_and_put(
+    registry: RegistryServer, repo_name: str, fault_proxy: Proxy
+) -> None:
+    proxy = fault_proxy(registry)
+    data = random.Random(3).randbytes(SMALL_BLOB)
+    desc = Descriptor(mt.OCI_LAYER, digest_bytes(data), len(data))
+    with ref(proxy.ref(f"{repo_name}:1")).new_destination(proxy.options()) as dest:
+        dest.chunk_size = MiB  # a small blob is never chunked, whatever the chunk size
+        assert dest.put_blob(io.BytesIO(data), desc) == desc
+    uploads = proxy.find(contains="/blobs/uploads/")
+    assert [(r.method, r.status) for r in uploads] == [("POST", 202), ("PUT", 201)]
+    assert uploads[1].headers["Content-Length"] == str(SMALL_BLOB)
+    assert f"digest={desc.digest}" in unquote(uploads[1].path)
+    assert _stored_digest(registry, repo_name, desc) == desc.digest
+
+
+def test_large_blob_goes_up_in_chunks(
+    registry: RegistryServer, repo_name: str, fault_proxy: Proxy, tmp_path: Path
+) -> None:
+    size, chunk = 5 * MiB + 17, 2 * MiB
+    path, desc = _blob_file(tmp_path, size, seed=6)
+    proxy = fault_proxy(registry)
+    with ref(proxy.ref(f"{repo_name}:1")).new_destination(proxy.options()) as dest, open(path, "rb") as stream:
+        dest.chunk_size = chunk
+        assert dest.put_blob(stream, desc) == desc
+    uploads = proxy.find(contains="/blobs/uploads/")
+    assert [r.method for r in uploads] == ["POST", "PATCH", "PATCH", "PATCH", "PUT"]
+    assert _ranges(proxy) == [("0-2097151", 202), ("2097152-4194303", 202), (f"4194304-{size - 1}", 202)]
+    assert [r.headers["Content-Length"] for r in uploads[1:4]] == [str(chunk), str(chunk), str(size - 2 * chunk)]
+    # each PATCH goes to the Location the previous answer gave (distribution puts the offset in it)
+    assert len({r.path for r in uploads[1:5]}) == 4
+    assert uploads[4].headers["Content-Length"] == "0" and f"digest={desc.digest}" in unquote(uploads[4].path)
+    assert _stored_digest(registry, repo_name, desc) == desc.digest
+    # the default chunk size sends this blob in one PATCH
+    with ref(proxy.ref(f"{repo_name}-b:1")).new_destination(proxy.options()) as dest, open(path, "rb") as stream:
+        assert dest.chunk_size == CHUNK_SIZE
+        dest.put_blob(stream, desc)
+    assert _ranges(proxy)[3:] == [(f"0-{size - 1}", 202)]
+
+
+def test_upload_dropped_mid_chunk_resumes_at_the_registrys_offset(
+    registry: RegistryServer, repo_name: str, fault_proxy: Proxy, tmp_path: Path
+) -> None:
+    size = 5 * MiB + 17
+    path, desc = _blob_file(tmp_path, size, seed=7)
+    proxy = fault_proxy(registry)
+    proxy.cut_upload(after=MiB + 5, skip=1)  # the second chunk is cut half-way; the registry never sees it
+    with ref(proxy.ref(f"{repo_name}:1")).new_destination(proxy.options()) as dest, open(path, "rb") as stream:
+        dest.chunk_size = 2 * MiB
+        waited = _no_sleep(dest.repository.client)
+        assert dest.put_blob(stream, desc) == desc
+    assert _ranges(proxy) == [
+        ("0-2097151", 202),
+        ("2097152-4194303", 0),  # cut
+        ("2097152-4194303", 202),  # resumed where the registry stood: the first chunk is not sent again
+        (f"4194304-{size - 1}", 202),
+    ]
+    status = proxy.find("GET", "/blobs/uploads/")
+    assert [r.status for r in status] == [204]  # the one question: how far did you get?
+    assert proxy.count("POST", "/blobs/uploads/") == 1 and proxy.count("DELETE") == 0
+    assert waited == [0.01]  # --retry-delay, through the client's back-off
+    assert _stored_digest(registry, repo_name, desc) == desc.digest
+
+
+def test_torn_chunk_restarts_the_upload_cleanly(
+    registry: RegistryServer, repo_name: str, fault_proxy: Proxy, tmp_path: Path
+) -> None:
+    """Distribution drops a session whose chunk was torn (404 on its status): a new session, from byte 0."""
+    size = 5 * MiB + 17
+    path, desc = _blob_file(tmp_path, size, seed=8)
+    proxy = fault_proxy(registry)
+    proxy.cut_upload(after=MiB + 5, skip=1, forward=True)  # the registry gets half a chunk, then EOF
+    with ref(proxy.ref(f"{repo_name}:1")).new_destination(proxy.options()) as dest, open(path, "rb") as stream:
+        dest.chunk_size = 2 * MiB
+        _no_sleep(dest.repository.client)
+        assert dest.put_blob(stream, desc) == desc
+    assert [r.status for r in proxy.find("GET", "/blobs/uploads/")] == [404]
+    assert proxy.count("POST", "/blobs/uploads/") == 2
+    assert [r for r, _ in _ranges(proxy)[2:]] == ["0-2097151", "2097152-4194303", f"4194304-{size - 1}"]
+    assert _stored_digest(registry, repo_name, desc) == desc.digest
+
+
+def test_dropped_chunk_of_an_unseekable_stream_fails_cleanly(
+    registry: RegistryServer, repo_name: str, fault_proxy: Proxy
+) -> None:
+    data = random.Random(9).randbytes(5 * MiB + 17)
+    desc = Descriptor(mt.OCI_LAYER, digest_bytes(data), len(data))
+    proxy = fault_proxy(registry)
+    proxy.cut_upload(after=MiB, skip=1)
+    with ref(proxy.ref(f"{repo_name}:1")).new_destination(proxy.options()) as dest:
+        dest.chunk_size = 2 * MiB
+        waited = _no_sleep(dest.repository.client)
+        with pytest.raises(RegistryTransientError) as info:
+            dest.put_blob(_Unseekable(data), desc)
+        assert not dest.has_blob(desc)
+    assert str(info.value).startswith(f"PATCH http://{proxy.host}/v2/{repo_name}/blobs/uploads/")
+    assert waited == [] and proxy.count("GET", "/blobs/uploads/") == 0  # nothing to resume with: no waiting
+    assert proxy.count("DELETE", "/blobs/uploads/", status=204) == 1  # the session is cancelled
+
+
+def test_registry_to_registry_upload_resumes_by_rereading_the_source(
+    registry_factory: Callable[[str], RegistryServer], fault_proxy: Proxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The source blob (a registry's) is re-read from the destination's offset with a Range request."""
+    first, second = registry_factory("plain"), registry_factory("plain")
+    pushed = push(first, "app:1", sizes=(5 * MiB + 17,), seed=10)
+    layer = pushed.layers[0]
+    src_proxy, dst_proxy = fault_proxy(first), fault_proxy(second)
+    dst_proxy.cut_upload(after=MiB + 5, skip=1)
+    monkeypatch.setattr(upload, "CHUNK_SIZE", 2 * MiB)
+    result = copy_image(
+        src_proxy.ref("app:1"),
+        dst_proxy.ref("app:1"),
+        src_options=src_proxy.options(),
+        dst_options=dst_proxy.options(),
+    )
+    assert result.digest == pushed.digest
+    assert 4 * MiB < layer.size <= 6 * MiB
+    end = f"4194304-{layer.size - 1}"
+    assert [r for r, _ in _ranges(dst_proxy)] == ["0-2097151", "2097152-4194303", "2097152-4194303", end]
+    # one full GET, then one from where the destination stood
+    assert [(r.headers.get("Range"), r.status) for r in src_proxy.find("GET", str(layer.digest))] == [
+        (None, 200),
+        ("bytes=2097152-", 206),
+    ]
+    assert _stored_digest(second, "app", layer) == layer.digest

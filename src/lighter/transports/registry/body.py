@@ -4,7 +4,9 @@ containers/image's ``body_reader.go`` does the same: when a read fails after
 some bytes arrived, ask again with ``Range: bytes=N-``; a ``206`` answer
 continues the stream, a ``200`` (a server without ranges) is skipped up to
 N.  Bytes are counted only when handed to the caller, so whatever a failed
-read had buffered is simply fetched again.  Attempts are bounded: at most
+read had buffered is simply fetched again.  ``seek`` reopens the same way,
+so an upload of the blob that failed half-way can re-read it from the
+registry's offset (upload.py).  Attempts are bounded: at most
 ``retry_times`` failures in a row without progress (none with
 ``--retry-times 0``), and ``MAX_RESUMES`` in all.
 """
@@ -91,29 +93,64 @@ class BlobReader(io.RawIOBase):
             self._resp = None
 
     def _resume(self, reason: str) -> None:
-        resp = self._resp
-        if resp is not None:
-            resp.close()
-            resp.release_conn()
-        self._resp = None
+        self._drop()
         self._stalled = self._stalled + 1 if self._pos == self._pos_at_failure else 1
         self._pos_at_failure = self._pos
         self._resumes += 1
         if self._stalled > self._retries or self._resumes > MAX_RESUMES:
             raise RegistryTransientError(f"download of {self._what} failed at byte {self._pos}: {reason}")
         log.debug("resuming %s at byte %d (%s)", self._what, self._pos, reason)
-        new = self._reopen(self._pos)
+        self._resp = self._open_at(self._pos)
+
+    def _open_at(self, offset: int) -> urllib3.BaseHTTPResponse:
+        """The blob from ``offset`` on: a 206 whose range starts there, or a 200 skipped up to it."""
+        new = self._reopen(offset)
         if new.status == 206:
             match = _CONTENT_RANGE.match(new.headers.get("Content-Range", ""))
-            if match is None or int(match.group(1)) != self._pos:
+            if match is None or int(match.group(1)) != offset:
                 new.close()
+                new.release_conn()
                 raise RegistryError(
-                    f"resuming {self._what} at byte {self._pos}: the server sent range "
+                    f"resuming {self._what} at byte {offset}: the server sent range "
                     f"{new.headers.get('Content-Range', 'none')!r}"
                 )
         else:
-            self._skip(new, self._pos)
-        self._resp = new
+            self._skip(new, offset)
+        return new
+
+    # -- seeking: an upload of this blob that failed half-way re-reads it from the registry's offset --
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """Go to a byte of the blob; the server is asked again with ``Range`` (nothing is buffered)."""
+        if whence == io.SEEK_CUR:
+            offset += self._pos
+        elif whence == io.SEEK_END:
+            if self._size is None:
+                raise io.UnsupportedOperation(f"{self._what}: size unknown, cannot seek from the end")
+            offset += self._size
+        elif whence != io.SEEK_SET:
+            raise ValueError(f"invalid whence {whence}")
+        if offset < 0 or (self._size is not None and offset > self._size):
+            raise ValueError(f"{self._what}: cannot seek to byte {offset} of {self._size}")
+        if offset != self._pos:
+            self._drop()
+            self._pos = offset
+            if self._size is None or offset < self._size:
+                self._resp = self._open_at(offset)
+        return offset
+
+    def _drop(self) -> None:
+        """Abandon the current response (an unfinished body cannot go back to the pool)."""
+        if self._resp is not None:
+            self._resp.close()
+            self._resp.release_conn()
+            self._resp = None
 
     def _skip(self, resp: urllib3.BaseHTTPResponse, count: int) -> None:
         """A server that ignores ``Range`` sends everything again: drop what we already have."""
@@ -125,9 +162,5 @@ class BlobReader(io.RawIOBase):
             left -= len(data)
 
     def close(self) -> None:
-        if self._resp is not None:
-            # an unfinished body cannot go back to the pool
-            self._resp.close()
-            self._resp.release_conn()
-            self._resp = None
+        self._drop()
         super().close()

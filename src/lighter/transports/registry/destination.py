@@ -14,11 +14,10 @@ import threading
 from typing import IO
 
 from lighter.digest import Digest, digest_bytes
-from lighter.errors import DigestMismatchError, RegistryTransientError
+from lighter.errors import DigestMismatchError
 from lighter.manifest import Descriptor, manifest_digest
 from lighter.transports.base import Capabilities, ImageDestination, TransportOptions
-from lighter.transports.registry import locations
-from lighter.transports.registry.errors import RegistryBusyError
+from lighter.transports.registry import locations, upload
 from lighter.transports.registry.reference import RegistryReference
 from lighter.transports.registry.repository import Repository, manifest_matches, open_repository
 from lighter.transports.registry.upload import SMALL_BLOB, try_mount, upload_bytes, upload_stream
@@ -37,6 +36,8 @@ class RegistryDestination(ImageDestination):
         self._lock = threading.Lock()
         #: blobs mounted from another repository instead of uploaded (for tests and logs)
         self.mounted: list[Digest] = []
+        #: bytes per PATCH of a large blob (read when the destination is made, so tests can lower it)
+        self.chunk_size: int = upload.CHUNK_SIZE
 
     @property
     def reference(self) -> RegistryReference:
@@ -97,23 +98,10 @@ class RegistryDestination(ImageDestination):
         return Descriptor(media_type, digest, size)
 
     def _upload_stream(self, stream: IO[bytes], descriptor: Descriptor | None) -> tuple[Digest, int]:
-        """A streamed upload; a seekable stream (a local file) is sent again after a transient failure."""
+        """Chunked when the size is known, resumed after a failure when the stream can be re-read (upload.py)."""
         expected = descriptor.digest if descriptor is not None else None
         size = descriptor.size if descriptor is not None else -1
-        start = _tell(stream)
-        attempts = 1 + max(0, self._options.retry_times) if start is not None else 1
-        for attempt in range(attempts):
-            try:
-                return upload_stream(self.repository, stream, expected, size, self._scopes)
-            except RegistryTransientError as exc:
-                if attempt == attempts - 1 or start is None:
-                    raise
-                log.debug("upload to %s failed (%s); sending again", self.repository.name, exc)
-                stream.seek(start)
-                # the client's one back-off: capped, and the registry's Retry-After first
-                retry_after = exc.retry_after if isinstance(exc, RegistryBusyError) else None
-                self.repository.client.back_off(attempt, retry_after)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return upload_stream(self.repository, stream, expected, size, self._scopes, self.chunk_size)
 
     def put_manifest(self, raw: bytes, media_type: str, instance: Digest | None = None) -> None:
         pinned = self._ref.reference.digest
@@ -138,13 +126,6 @@ class RegistryDestination(ImageDestination):
 
     def close(self) -> None:
         self.repository.client.close()
-
-
-def _tell(stream: IO[bytes]) -> int | None:
-    try:
-        return stream.tell() if stream.seekable() else None
-    except (AttributeError, OSError, ValueError):
-        return None
 
 
 __all__ = ["RegistryDestination", "manifest_digest"]
