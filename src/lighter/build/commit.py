@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from lighter import mediatype as mt
 from lighter.build.basecopy import CopyingSource
@@ -41,11 +41,11 @@ from lighter.build.fsmeta import Node
 from lighter.build.image import ResolvedImage, resolve_image
 from lighter.build.layers import Limits
 from lighter.build.rootfs import OwnerNames, stream_layer
-from lighter.build.tree import TreeScanner
+from lighter.build.tree import Action, TreeScanner
 from lighter.compression import Algorithm, check_level, parse_algorithm
 from lighter.digest import Digest
 from lighter.errors import InvalidInputError, UnsupportedCompressionError, UnsupportedMediaTypeError
-from lighter.manifest import Descriptor, ImageManifest, build_image_manifest
+from lighter.manifest import Descriptor, ImageConfig, ImageManifest, build_image_manifest
 from lighter.platform import Platform, host_platform, parse_platform
 from lighter.transports import ImageDestination, ImageReference, ImageSource, TransportOptions, parse_image_name
 
@@ -127,6 +127,71 @@ def _check_options(fmt: str, compression: str, level: int | None, dest: ImageDes
     return oci, algorithm
 
 
+@dataclass(frozen=True, slots=True)
+class _Meta:
+    """What the config records beside the layers: time, platform, author, history entry, runtime config."""
+
+    created: str
+    platform: Platform
+    author: str | None
+    message: str | None
+    created_by: str | None
+    runtime: Mapping[str, Any]
+
+
+def _new_layer(
+    destination: ImageDestination,
+    actions: Sequence[Action],
+    root: str,
+    clamp: int | None,
+    media_type: str,
+    algorithm: Algorithm,
+    level: int | None,
+) -> tuple[Descriptor, Digest] | None:
+    """The new layer's blob descriptor and diffID; None when the tree did not change."""
+    if not actions:
+        return None
+    result = stream_layer(
+        actions,
+        lambda stream: destination.put_blob(stream, None, media_type),
+        names=OwnerNames.from_root(root),
+        clamp=clamp,
+        compression=algorithm,
+        level=level,
+    )
+    return Descriptor(media_type, result.descriptor.digest, result.descriptor.size), result.diff_id
+
+
+def _write_image(
+    destination: ImageDestination, base: _Base | None, new: tuple[Descriptor, Digest] | None, meta: _Meta, oci: bool
+) -> tuple[ImageManifest, ImageConfig]:
+    """Config and manifest (base layers first), written and committed."""
+    layers = list(base.layers) if base is not None else []
+    diff_ids = [diff_id for _, diff_id in base.image.layers] if base is not None else []
+    if new is not None:
+        layers.append(new[0])
+        diff_ids.append(new[1])
+    entry = history_entry(
+        meta.created, created_by=meta.created_by, author=meta.author, comment=meta.message, empty_layer=new is None
+    )
+    config = build_config(
+        base=base.image.config if base is not None else None,
+        platform=meta.platform,
+        created=meta.created,
+        author=meta.author,
+        runtime=meta.runtime,
+        diff_ids=diff_ids,
+        entry=entry,
+        oci=oci,
+    )
+    config_desc = Descriptor(mt.OCI_CONFIG if oci else mt.DOCKER_CONFIG, config.digest, len(config.raw))
+    destination.put_blob(io.BytesIO(config.raw), config_desc)
+    manifest = build_image_manifest(config_desc, layers, oci=oci)
+    destination.put_manifest(manifest.raw, manifest.media_type)
+    destination.commit()
+    return manifest, config
+
+
 def commit(
     rootfs: str | os.PathLike[str],
     dest: str | ImageReference,
@@ -169,42 +234,18 @@ def commit(
             base_source = stack.enter_context(base_ref.new_source(base_options))
             based = _open_base(base_source, destination, wanted, oci, limits)
         base_config = based.image.config if based is not None else None
-        # before anything is written: variables in the changes come from the base's environment
-        runtime = apply_changes(base_config.runtime if base_config is not None else {}, parsed_changes)
-        actions = TreeScanner(root, base=based.tree if based else None, clamp=clamp, devices=devices).scan()
-        layers: list[Descriptor] = list(based.layers) if based is not None else []
-        diff_ids: list[Digest] = [d for _, d in based.image.layers] if based is not None else []
-        new_layer = None
-        new_diff_id = None
-        if actions:
-            media_type = mt.layer_type(oci, algorithm)
-            result = stream_layer(
-                actions,
-                lambda stream: destination.put_blob(stream, None, media_type),
-                names=OwnerNames.from_root(root),
-                clamp=clamp,
-                compression=algorithm,
-                level=compression_level,
-            )
-            new_layer = Descriptor(media_type, result.descriptor.digest, result.descriptor.size)
-            new_diff_id = result.diff_id
-            layers.append(new_layer)
-            diff_ids.append(new_diff_id)
-        config = build_config(
-            base=base_config,
-            platform=base_config.platform if base_config is not None else (wanted or host_platform()),
+        meta = _Meta(
             created=created,
+            platform=base_config.platform if base_config is not None else (wanted or host_platform()),
             author=author,
-            runtime=runtime,
-            diff_ids=diff_ids,
-            entry=history_entry(
-                created, created_by=created_by, author=author, comment=message, empty_layer=new_layer is None
-            ),
-            oci=oci,
+            message=message,
+            created_by=created_by,
+            # before anything is written: variables in the changes come from the base's environment
+            runtime=apply_changes(base_config.runtime if base_config is not None else {}, parsed_changes),
         )
-        config_desc = Descriptor(mt.OCI_CONFIG if oci else mt.DOCKER_CONFIG, config.digest, len(config.raw))
-        destination.put_blob(io.BytesIO(config.raw), config_desc)
-        manifest = build_image_manifest(config_desc, layers, oci=oci)
-        destination.put_manifest(manifest.raw, manifest.media_type)
-        destination.commit()
-    return CommitResult(str(dest_ref), manifest.digest, config.digest, manifest, new_layer, new_diff_id)
+        actions = TreeScanner(root, base=based.tree if based else None, clamp=clamp, devices=devices).scan()
+        media_type = mt.layer_type(oci, algorithm)
+        new = _new_layer(destination, actions, root, clamp, media_type, algorithm, compression_level)
+        manifest, config = _write_image(destination, based, new, meta, oci)
+    layer, diff_id = new if new is not None else (None, None)
+    return CommitResult(str(dest_ref), manifest.digest, config.digest, manifest, layer, diff_id)
