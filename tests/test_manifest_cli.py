@@ -149,6 +149,19 @@ def test_add_to_a_missing_list(lighter: Run, root: Path) -> None:
     assert snapshot(root) == before
 
 
+def test_create_with_an_image_that_cannot_be_added_leaves_no_list(lighter: Run, root: Path) -> None:
+    before = snapshot(root)
+    line = one_line_error(lighter("manifest", "create", "l2", "store:demo/img:0", "store:nothere"), code=2)
+    assert "nothere" in line
+    assert snapshot(root) == before  # no half-built list
+    assert lighter("manifest", "exists", "l2").returncode == 1
+    # --amend of an existing list: all or nothing too
+    ok(lighter("manifest", "create", "l3", "store:demo/img:0"))
+    before = snapshot(root)
+    one_line_error(lighter("manifest", "create", "--amend", "l3", "store:demo/img:1", "store:nothere"), code=2)
+    assert snapshot(root) == before
+
+
 def test_remove_a_digest_not_in_the_list(lighter: Run, root: Path) -> None:
     ok(lighter("manifest", "create", "l", "store:demo/img:0"))
     before = snapshot(root)

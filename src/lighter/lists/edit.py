@@ -10,12 +10,21 @@ from typing import Any
 
 from lighter.digest import Digest, parse_digest
 from lighter.errors import LighterError, ListNotFoundError, NotAManifestListError, StoreError
-from lighter.lists.ops import AddInstance, Annotate, PlatformChange, RemoveInstance, is_zstd_variant, new_index
+from lighter.lists.ops import (
+    AddInstance,
+    Annotate,
+    ListState,
+    PlatformChange,
+    RemoveInstance,
+    apply,
+    is_zstd_variant,
+    new_index,
+)
 from lighter.lists.records import ManifestList, edit, edit_held, find_list, load, open_store, with_store_root
 from lighter.lists.sources import InstanceSource, fetch_manifest
 from lighter.manifest import COMPRESSION_ANNOTATION, Descriptor, ImageManifest, Index, parse_config, parse_manifest
 from lighter.platform import Platform, host_platform, parse_platform
-from lighter.store import Store, new_id, normalize_name
+from lighter.store import ImageRecord, Store, new_id, normalize_name
 from lighter.transports import ImageReference, ImageSource, TransportOptions, parse_image_name
 
 
@@ -50,27 +59,50 @@ def create(
     root: str | None = None,
     options: TransportOptions | None = None,
 ) -> ManifestList:
-    """A new, empty list named ``name`` (an OCI index unless ``oci=False``), then ``images`` added to it.
+    """A new list named ``name`` (an OCI index unless ``oci=False``) holding ``images``.
 
-    With ``amend`` an existing list of that name is reused instead of refused.
+    Every image is read before anything is written, and the list is saved
+    once with all of them: when one cannot be added, the store is left as
+    it was (no half-built list).  With ``amend`` an existing list of that
+    name gets the images instead of being refused.
     """
     store = open_store(root, options)
     normalized = normalize_name(name)
     name_lock = "name-" + hashlib.sha256(normalized.encode()).hexdigest()
-    with store.catalog.locked(name_lock):
-        existing = store.catalog.by_name(normalized)
-        if existing is not None and not (amend and existing.is_list):
-            kind = "manifest list" if existing.is_list else "image"
-            hint = ": use --amend to add to it" if existing.is_list else ""
-            raise StoreError(f"{normalized} already names an {kind} ({existing.id[:12]}) in the local store{hint}")
-        if existing is None:
+    _check_new_name(store, normalized, amend)  # fail before reading any image
+    refs = [parse_image_name(i) if isinstance(i, str) else i for i in images]
+    with store.editing_lists():
+        prepared = [_prepare(store, ref, all, None, None, options) for ref in refs]
+        with store.writing(), store.catalog.locked(name_lock):
+            existing = _check_new_name(store, normalized, amend)  # again, now that no one else can create it
+            _save_manifests(store, prepared)
+            ops = [op for item in prepared for op in item.ops]
+            if existing is not None:
+                return edit_held(store, existing.id, ops) if ops else load(existing.id, root=store.root)
             index = new_index(oci)
             if annotations:
                 index = index.evolve(annotations=dict(annotations))
-            store.commit_manifest(index.raw, index.media_type, names=[normalized], image_id=new_id(), instances={})
-    for image in images:
-        add(normalized, image, all=all, root=store.root, options=options)
-    return load(normalized, root=store.root)
+            state = ListState(index)
+            for op in ops:
+                state = apply(state, op)
+            saved = store.commit_manifest(
+                state.index.raw,
+                state.index.media_type,
+                names=[normalized],
+                image_id=new_id(),
+                instances=state.locations,
+            )
+    return load(saved.id, root=store.root)
+
+
+def _check_new_name(store: Store, normalized: str, amend: bool) -> ImageRecord | None:
+    """The list to amend, if any; StoreError when the name is taken otherwise."""
+    existing = store.catalog.by_name(normalized)
+    if existing is not None and not (amend and existing.is_list):
+        kind = "manifest list" if existing.is_list else "image"
+        hint = ": use --amend to add to it" if existing.is_list else ""
+        raise StoreError(f"{normalized} already names an {kind} ({existing.id[:12]}) in the local store{hint}")
+    return existing
 
 
 def _platform_from_config(source: ImageSource, raw: bytes, media_type: str) -> Platform | None:
@@ -155,23 +187,50 @@ def add(
     ref = parse_image_name(image) if isinstance(image, str) else image
     # From reading the image to recording it: an ``rmi`` of it waits, then sees the list that needs it.
     with store.editing_lists():
-        with ref.new_source(with_store_root(options, store)) as source:
-            found = _instances(source, all, platform)
-        if all and len(found) > 1 and platform:
-            raise StoreError("--arch/--os/--variant and the other platform options apply to one image: drop --all")
-        ops = []
-        for item in found:
-            desc = item.descriptor
-            if platform:
-                desc = desc.evolve(platform=platform.applied_to(desc.platform))
-            if annotations:
-                desc = desc.evolve(annotations={**desc.annotations, **annotations})
-            ops.append(AddInstance(desc, str(ref)))
+        prepared = _prepare(store, ref, all, platform, annotations, options)
         with store.writing():
-            for item in found:
-                store.blobs.put_bytes(item.raw, item.descriptor.digest, "manifest")
-            edit_held(store, list_name, ops)
-    return [item.descriptor.digest for item in found]
+            _save_manifests(store, [prepared])
+            edit_held(store, list_name, prepared.ops)
+    return [item.descriptor.digest for item in prepared.found]
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """One image read for adding: its instances and the edits that record them."""
+
+    found: list[_Found]
+    ops: list[AddInstance]
+
+
+def _prepare(
+    store: Store,
+    ref: ImageReference,
+    all: bool,
+    platform: PlatformChange | None,
+    annotations: Mapping[str, str] | None,
+    options: TransportOptions | None,
+) -> _Prepared:
+    """Read ``ref`` and say what adding it means; nothing is written."""
+    with ref.new_source(with_store_root(options, store)) as source:
+        found = _instances(source, all, platform)
+    if all and len(found) > 1 and platform:
+        raise StoreError("--arch/--os/--variant and the other platform options apply to one image: drop --all")
+    ops = []
+    for item in found:
+        desc = item.descriptor
+        if platform:
+            desc = desc.evolve(platform=platform.applied_to(desc.platform))
+        if annotations:
+            desc = desc.evolve(annotations={**desc.annotations, **annotations})
+        ops.append(AddInstance(desc, str(ref)))
+    return _Prepared(found, ops)
+
+
+def _save_manifests(store: Store, prepared: Sequence[_Prepared]) -> None:
+    """The instances' manifests, kept in the store so that the list can be inspected and pushed."""
+    for item in prepared:
+        for found in item.found:
+            store.blobs.put_bytes(found.raw, found.descriptor.digest, "manifest")
 
 
 def remove(list_name: str, digest: str | Digest, *, root: str | None = None) -> ManifestList:
