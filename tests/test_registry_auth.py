@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -222,3 +224,42 @@ def test_identity_token_from_auth_file(token_registry: RegistryServer, repo_name
         assert src.manifest()[0] == pushed.raw
     asked = server.token_server.requests[before:]
     assert [(r.user, r.scopes, r.granted) for r in asked] == [("alice", (f"repository:{repo_name}:pull",), True)]
+
+
+@pytest.mark.registry
+@pytest.mark.parametrize("kind", ["basic", "token"])
+def test_debug_output_never_shows_secrets(
+    kind: str, repo_name: str, request: pytest.FixtureRequest, run_lighter: Callable[..., Any], tmp_path: Path
+) -> None:
+    """``lighter --debug copy`` logs every request it makes, yet no password, Basic header or bearer token."""
+    server: RegistryServer = request.getfixturevalue(f"{kind}_registry")
+    with _ref(server.ref(f"{repo_name}:1")).new_destination(server.options()) as dest:
+        write_random_image(dest, layer_sizes=(5 * 1024 * 1024 + 3, 100), seed=12)
+    issued_before = len(server.token_server.issued) if server.token_server else 0
+    right, wrong = server.password or "", "Wr0ng-" + repo_name.replace("/", "-")
+    outputs = {}
+    for label, password in (("right", right), ("wrong", wrong)):
+        creds = f"alice:{password}"
+        done = run_lighter(
+            "--debug",
+            "copy",
+            "--src-tls-verify=false",
+            f"--src-creds={creds}",
+            "--dest-tls-verify=false",
+            f"--dest-creds={creds}",
+            server.ref(f"{repo_name}:1"),
+            server.ref(f"{repo_name}-{label}:1"),
+        )
+        assert done.returncode == (0 if label == "right" else 1), done.stderr
+        outputs[label] = done.stdout + done.stderr
+        assert f"registry {server.host} at http://{server.host}" in done.stderr  # debug logging was on
+    assert "authentication denied" in outputs["wrong"]
+    secrets = [right, wrong]
+    secrets += [base64.b64encode(f"alice:{p}".encode()).decode() for p in (right, wrong)]
+    if server.token_server is not None:
+        tokens = server.token_server.issued[issued_before:]
+        assert tokens, "the right password should have been granted tokens"
+        secrets += tokens + [token.rsplit(".", 1)[1] for token in tokens]  # nor the signature alone
+    for label, output in outputs.items():
+        for secret in secrets:
+            assert secret not in output, f"a secret leaked into the {label}-password output"

@@ -8,7 +8,8 @@ the registry trusts it because the certificate chains to the CA written by
 claim grants the actions asked for in each ``scope`` parameter to known
 users; anonymous requests get ``pull`` only when ``anonymous_pull`` is set.
 
-Every request is recorded in ``requests`` as ``TokenRequest(user, scopes)``;
+Every request is recorded in ``requests`` as ``TokenRequest(user, scopes)``
+and every token handed out in ``issued`` (so tests can look for it in output);
 ``expired_tokens = N`` makes the next N tokens arrive already expired.
 """
 
@@ -93,6 +94,8 @@ class TokenServer:
         self.lifetime = lifetime
         self.anonymous_pull = anonymous_pull
         self.requests: list[TokenRequest] = []
+        #: every token handed out, in order
+        self.issued: list[str] = []
         #: OAuth2 refresh tokens (what ``docker login`` stores as "identitytoken") -> user
         self.refresh_tokens: dict[str, str] = {}
         #: how many of the next tokens to issue already expired (while claiming ``expires_in``),
@@ -190,7 +193,9 @@ class TokenServer:
         signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
         der = self._key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256()))
         r, s = decode_dss_signature(der)
-        return f"{signing_input}.{_b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+        token = f"{signing_input}.{_b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+        self.issued.append(token)
+        return token
 
 
 def _handler(server: TokenServer) -> type[BaseHTTPRequestHandler]:
