@@ -26,6 +26,7 @@ from lighter.errors import (
     StoreError,
 )
 from lighter.manifest import Descriptor, Index, manifest_digest, parse_manifest
+from lighter.platform import Platform
 from lighter.store import Store, collect_garbage, normalize_name
 from lighter.testing.random import generate_image, write_random_image, write_random_index
 from lighter.transports import TransportOptions, parse_image_name
@@ -133,6 +134,31 @@ def test_list_keeps_its_digest_and_serves_instances(tmp_path: Path) -> None:
     assert set(report.manifests) == {index.digest, *(d.digest for d in index.manifests)}
     # NAME@DIGEST of an instance reads that instance of the repository's list
     check_image(f"store:multi@{index.manifests[2].digest}", opts(tmp_path))
+
+
+def test_name_at_digest_needs_the_repository_to_match(tmp_path: Path) -> None:
+    """As containers-storage's imageMatchesRepo: a digest is looked up within the named repository only."""
+    desc = put_image(tmp_path, "app:1", seed=41)
+    record = Store(str(tmp_path)).resolve("app:1")
+    with pytest.raises(ImageNotFoundError, match=r"stored as localhost/app:1, not in repository localhost/other"):
+        parse_image_name(f"store:other@{desc.digest}").new_source(opts(tmp_path))
+    check_image(f"store:app@{desc.digest}", opts(tmp_path))
+    check_image(f"store:app:anytag@{desc.digest}", opts(tmp_path))  # the tag says nothing next to a digest
+    check_image(f"store:@{record.id}", opts(tmp_path))  # by id: no repository to match
+    # an image that answers to the digest of the list it was copied out of: by that digest, in its repository
+    index = make_oci_index(tmp_path / "layout", "l", platforms=("linux/amd64", "linux/arm64"), seed=42)
+    copy_image(
+        f"oci:{tmp_path / 'layout'}:l",
+        "store:picked:1",
+        CopyOptions(system_platform=Platform("linux", "arm64")),
+        dst_options=opts(tmp_path),
+    )
+    with parse_image_name(f"store:picked@{index.digest}").new_source(opts(tmp_path)) as source:
+        assert source.top_digest() == index.digest  # the list's bytes, as containers-storage serves them
+        assert source.record.names == ("localhost/picked:1",)
+        assert manifest_digest(source.manifest(index.manifests[1].digest)[0]) == index.manifests[1].digest
+    with pytest.raises(ImageNotFoundError, match="localhost/picked:1"):
+        parse_image_name(f"store:app@{index.digest}").new_source(opts(tmp_path))
 
 
 def test_missing_image_is_not_found(tmp_path: Path) -> None:

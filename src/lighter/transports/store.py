@@ -6,8 +6,10 @@ Grammar (containers-storage's, with lighter's store)::
 
 ``name`` is normalised as podman does (``app`` is ``localhost/app:latest``).
 ``@id`` may be a unique prefix of an image id.  ``name@digest`` reads the
-image of that repository with that digest, or that instance of a list of
-that repository.  The store root is ``[root]`` when given, else
+image of that repository with that digest (or that answers to it: the list
+it was copied out of), or that instance of a list of that repository; an
+image of another repository with that digest is not found, as in
+containers-storage.  The store root is ``[root]`` when given, else
 ``TransportOptions.store_root``, else ``$LIGHTER_ROOT``, else
 ``$XDG_DATA_HOME/lighter``.
 
@@ -177,21 +179,32 @@ def _resolve(ref: StoreReference, store: Store) -> tuple[ImageRecord, Digest]:
 
 
 def _by_digest(repo: str, digest: Digest, store: Store) -> tuple[ImageRecord, Digest]:
-    """``name@digest``: a record of that repository with that digest, or a list of it holding that instance."""
+    """``name@digest``: a record of that repository with (or answering to) that digest, or a list of it holding it.
+
+    As containers/image's storage transport (``imageMatchesRepo``), the
+    repository must be one of the record's names: an image stored as
+    ``other:1`` is not ``app@its-digest``.
+    """
     candidates = store.catalog.by_digest(digest)
     for record in candidates:
-        if any(split_name(n)[0] == repo for n in record.names):
+        if _in_repo(record, repo):
             return record, digest
     for record in store.catalog.all():
-        if not record.is_list or not any(split_name(n)[0] == repo for n in record.names):
+        if not record.is_list or not _in_repo(record, repo):
             continue
         with contextlib.suppress(LighterError):
             index = parse_manifest(store.manifest(record), record.media_type)
             if isinstance(index, Index) and index.find(digest) is not None and store.blobs.has(digest):
                 return record, digest
+    elsewhere = ""
     if candidates:
-        return candidates[0], digest
-    raise ImageNotFoundError(f"no image {repo}@{digest} in the local store {store.root}")
+        names = [n for r in candidates for n in r.names] or [f"@{r.id[:12]}" for r in candidates]
+        elsewhere = f": that digest is stored as {', '.join(names[:3])}, not in repository {repo}"
+    raise ImageNotFoundError(f"no image {repo}@{digest} in the local store {store.root}{elsewhere}")
+
+
+def _in_repo(record: ImageRecord, repo: str) -> bool:
+    return any(split_name(n)[0] == repo for n in record.names)
 
 
 class StoreDestination(ImageDestination):
