@@ -36,6 +36,7 @@ import zstandard
 
 from lighter.build.fsmeta import OPAQUE_MARKER, WHITEOUT_PREFIX
 from lighter.build.pipe import CHUNK, DigestingReader
+from lighter.build.tarcompat import EOF_HEADER, forget_members, proc_member
 from lighter.compression import decompressed
 from lighter.digest import Digest, VerifyingReader
 from lighter.errors import (
@@ -56,8 +57,6 @@ _LONG_HEADERS: Final = frozenset(
 )
 #: What a truncated or corrupt compressed stream or tar raises while being read.
 _CORRUPT: Final = (EOFError, zlib.error, tarfile.ReadError, zstandard.ZstdError)
-#: Raised by a header read to end the archive normally (not in typeshed).
-_EOF_HEADER: Final[type[Exception]] = tarfile.EOFHeaderError  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,29 +121,28 @@ class _GuardedTarInfo(tarfile.TarInfo):
         fileobj: Any = tarfile_.fileobj
         buf = fileobj.read(tarfile.BLOCKSIZE)
         if not buf and tarfile_.offset == 0:
-            raise _EOF_HEADER("empty layer")  # an empty stream is an empty archive, as in Go
+            raise EOF_HEADER("empty layer")  # an empty stream is an empty archive, as in Go
         if len(buf) < tarfile.BLOCKSIZE:
             raise InvalidLayerError(
                 f"{what}: tar stream truncated at byte {tarfile_.offset}: "
                 f"expected a 512-byte header, got {len(buf)} bytes"
             )
         if buf.count(0) == tarfile.BLOCKSIZE:
-            raise _EOF_HEADER("end of archive")
+            raise EOF_HEADER("end of archive")
         try:
             obj = cls.frombuf(buf, tarfile_.encoding, tarfile_.errors)
         except tarfile.HeaderError as exc:
             raise InvalidLayerError(f"{what}: invalid tar header at byte {tarfile_.offset}: {exc}") from None
         obj.offset = fileobj.tell() - tarfile.BLOCKSIZE
         if obj.type not in _LONG_HEADERS:
-            member: _GuardedTarInfo = obj._proc_member(tarfile_)  # type: ignore[attr-defined]
-            return member
+            return cast(_GuardedTarInfo, proc_member(obj, tarfile_))
         cls._check_extended(obj)
         cls.state.chain += 1
         try:
-            extended: _GuardedTarInfo = obj._proc_member(tarfile_)  # type: ignore[attr-defined]
+            extended = proc_member(obj, tarfile_)
         finally:
             cls.state.chain -= 1
-        return extended
+        return cast(_GuardedTarInfo, extended)
 
     @classmethod
     def _check_extended(cls, obj: tarfile.TarInfo) -> None:
@@ -274,7 +272,7 @@ def _members(plain: DigestingReader, what: str, budget: Budget) -> Iterator[Memb
         info = tar.next()
         if info is None:
             return
-        tar.members.clear()  # type: ignore[attr-defined]  # stream mode would keep every header otherwise
+        forget_members(tar)  # stream mode (before 3.13) would keep every header otherwise
         budget.charge(info.size, what)
         if info.sparse is not None:
             raise InvalidLayerError(f"{what}: sparse entry {info.name!r} is not supported")

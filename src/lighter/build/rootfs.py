@@ -30,6 +30,7 @@ from typing import IO, Final, cast
 import zstandard
 
 from lighter.build.pipe import CHUNK, BytePipe, DigestingReader, PipeClosedError
+from lighter.build.tarcompat import forget_members
 from lighter.build.tree import Action, Opaque, TreeEntry, Whiteout, clamp_mtime
 from lighter.compression import Algorithm, check_level, compressed
 from lighter.digest import Digest
@@ -139,7 +140,7 @@ def write_layer_tar(actions: Sequence[Action], out: IO[bytes], names: OwnerNames
     )
     links: dict[tuple[int, int], str] = {}
     for action in actions:
-        tar.members.clear()  # type: ignore[attr-defined]  # TarFile keeps every header otherwise: O(entries) memory
+        forget_members(tar)  # TarFile keeps every header otherwise: O(entries) memory
         if isinstance(action, Whiteout):
             head, _, tail = action.path.rpartition("/")
             tar.addfile(_marker(f"{head}/.wh.{tail}" if head else f".wh.{tail}"))
