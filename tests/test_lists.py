@@ -149,7 +149,7 @@ def test_create_refuses_existing_names_unless_amend(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="already names an image"):
         lists.create("taken", root=root)
     first = lists.create("l", ["store:one"], root=root)
-    with pytest.raises(StoreError, match="--amend"):
+    with pytest.raises(StoreError, match=r"localhost/l:latest already names a manifest list \(\w{12}\) .*--amend"):
         lists.create("l", root=root)
     amended = lists.create("l", ["store:taken"], amend=True, root=root)
     assert amended.id == first.id and len(amended.index.manifests) == 2

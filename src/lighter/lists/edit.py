@@ -99,9 +99,9 @@ def _check_new_name(store: Store, normalized: str, amend: bool) -> ImageRecord |
     """The list to amend, if any; StoreError when the name is taken otherwise."""
     existing = store.catalog.by_name(normalized)
     if existing is not None and not (amend and existing.is_list):
-        kind = "manifest list" if existing.is_list else "image"
+        kind = "a manifest list" if existing.is_list else "an image"
         hint = ": use --amend to add to it" if existing.is_list else ""
-        raise StoreError(f"{normalized} already names an {kind} ({existing.id[:12]}) in the local store{hint}")
+        raise StoreError(f"{normalized} already names {kind} ({existing.id[:12]}) in the local store{hint}")
     return existing
 
 
