@@ -18,6 +18,11 @@ four get 2 each.  Every image has 8 layers, so one item alone can keep its
 ratio therefore measures item parallelism (manifests, configs, committing
 and installing entries side by side), not more streams.  The stream counts
 are printed beside it.
+
+On loopback those serial steps cost next to nothing, so the same fetches
+run a second time through ``bench/latency.py``, a proxy that makes every
+request wait ``--rtt-ms`` (default 20 ms, a registry in another region):
+that is where fetching several items at once pays.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.latency import far_away
 from bench.measure import median, run, say
 from bench.registry import RegistryServer, running_registry
 from lighter.cache.fetch import blob_streams_per_item
@@ -42,16 +48,23 @@ LAYERS = 8
 WORKER_COUNTS = (1, 4)
 
 
-def fill_registry(server: RegistryServer, layer_kib: int) -> dict[str, object]:
-    """Push the images; return the source description that pins them."""
-    items: dict[str, object] = {}
+def fill_registry(server: RegistryServer, layer_kib: int) -> list[tuple[str, str]]:
+    """Push the images; return each one's (config digest, manifest digest)."""
+    pinned = []
     for i in range(IMAGES):
         ref = parse_image_name(server.ref(f"bench/cache-{i}:v1"))
         with ref.new_destination(server.options()) as dest:
             manifest = write_random_image(dest, layer_sizes=(layer_kib * 1024,) * LAYERS, seed=1000 + i)
-        items[str(manifest.config.digest)] = {
-            "image": {"name": f"{server.host}/bench/cache-{i}", "digest": str(manifest.digest), "tls-verify": False}
-        }
+        pinned.append((str(manifest.config.digest), str(manifest.digest)))
+    return pinned
+
+
+def description(host: str, pinned: list[tuple[str, str]]) -> dict[str, object]:
+    """The source description that pins the images, as served at ``host``."""
+    items = {
+        image_id: {"image": {"name": f"{host}/bench/cache-{i}", "digest": digest, "tls-verify": False}}
+        for i, (image_id, digest) in enumerate(pinned)
+    }
     return {"org.osbuild.skopeo": {"items": items}}
 
 
@@ -80,6 +93,7 @@ def _options(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", default=quick, help="small images, one round")
     parser.add_argument("--size-mb", type=int, default=None, help="all images together (default 64, quick 8)")
     parser.add_argument("--rounds", type=int, default=None, help="runs per worker count (default 3, quick 1)")
+    parser.add_argument("--rtt-ms", type=float, default=20.0, help="delay per request of the far registry")
     opts = parser.parse_args(argv)
     if opts.size_mb is None:  # a flag beats the environment, which beats the (quick) default
         env_size = os.environ.get("LIGHTER_BENCH_SIZE_MB")
@@ -92,25 +106,35 @@ def _options(argv: Sequence[str] | None) -> argparse.Namespace:
     return opts
 
 
+def compare(sources: Path, workdir: Path, rounds: int, where: str) -> None:
+    """Time every worker count against one registry; print the ratio."""
+    medians = {}
+    for workers in WORKER_COUNTS:
+        medians[workers] = time_fetch(sources, workdir, workers, rounds)
+        say(f"  {where}, --workers {workers}: {medians[workers]:.2f} s  ({streams(workers)})")
+    one, four = medians[1], medians[4]
+    say(f"  {where}: 4 workers are {one / four:.2f}x as fast as 1 (blob streams: {streams(4)} vs {streams(1)})")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     opts = _options(argv)
     layer_kib = max(1, opts.size_mb * 1024 // (IMAGES * LAYERS))
     with tempfile.TemporaryDirectory(prefix="lighter-bench-cache-") as tmp:
         workdir = Path(tmp)
         with running_registry(workdir / "registry") as server:
-            sources = workdir / "sources.json"
-            sources.write_text(json.dumps(fill_registry(server, layer_kib)))
+            pinned = fill_registry(server, layer_kib)
             total_mib = IMAGES * LAYERS * layer_kib / 1024
             say(
                 f"cache fetch: {IMAGES} images, {LAYERS} layers of {layer_kib} KiB each ({total_mib:.0f} MiB),"
                 f" median of {opts.rounds} round{'s' if opts.rounds > 1 else ''}"
             )
-            medians = {}
-            for workers in WORKER_COUNTS:
-                medians[workers] = time_fetch(sources, workdir, workers, opts.rounds)
-                say(f"  --workers {workers}: {medians[workers]:.2f} s  ({streams(workers)})")
-            one, four = medians[1], medians[4]
-            say(f"  4 workers are {one / four:.2f}x as fast as 1 (blob streams: {streams(4)} vs {streams(1)})")
+            near = workdir / "sources-near.json"
+            near.write_text(json.dumps(description(server.host, pinned)))
+            compare(near, workdir, opts.rounds, "loopback")
+            with far_away(server.host, opts.rtt_ms / 1000) as far_host:
+                far = workdir / "sources-far.json"
+                far.write_text(json.dumps(description(far_host, pinned)))
+                compare(far, workdir, opts.rounds, f"{opts.rtt_ms:g} ms away")
 
 
 if __name__ == "__main__":
