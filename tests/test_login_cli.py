@@ -261,8 +261,10 @@ def _check_credentials_do_not_relax_tls(server: RegistryServer, repo: str, targe
         untrusted.stderr.startswith("lighter: error: TLS error talking to https://")
         and untrusted.stderr.count("\n") == 1
     ), untrusted.stderr
-    expected_hint = "--cert-dir for a private CA" if server.kind == "tls" else "--tls-verify=false"
-    assert expected_hint in untrusted.stderr
+    if server.kind == "tls":
+        assert f"(--cert-dir or certs.d/{server.host}/ca.crt for a private CA," in untrusted.stderr
+    else:
+        assert f"{server.host} does not speak TLS" in untrusted.stderr and "--tls-verify=false" in untrusted.stderr
     assert _password(server) not in untrusted.stderr
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +18,7 @@ from lighter.digest import digest_bytes
 from lighter.errors import AuthenticationError
 from lighter.testing.random import write_random_image
 from lighter.transports import parse_image_name
-from lighter.transports.registry import RegistryReference
+from lighter.transports.registry import RegistryReference, tls
 from lighter.transports.registry.challenge import Challenge, parse_challenges
 from tests.fixtures_registry import RegistryServer
 
@@ -263,3 +264,102 @@ def test_debug_output_never_shows_secrets(
     for label, output in outputs.items():
         for secret in secrets:
             assert secret not in output, f"a secret leaked into the {label}-password output"
+
+
+# -- TLS: certs.d and plain HTTP -------------------------------------------------
+
+
+@pytest.fixture
+def tmp_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """HOME (and XDG_CONFIG_HOME, the runtime dir) in tmp; no system certs.d: only what the test writes counts."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    for name in ("REGISTRY_AUTH_FILE", "DOCKER_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(tls, "SYSTEM_CERT_DIRS", ())
+    return home
+
+
+def _user_certs_d(home: Path, host: str) -> Path:
+    directory = home / ".config" / "containers" / "certs.d" / host
+    directory.mkdir(parents=True)
+    return directory
+
+
+@pytest.mark.registry
+def test_certs_d_in_home_verifies_tls(
+    tls_registry: RegistryServer, repo_name: str, tmp_home: Path, run_lighter: Callable[..., Any]
+) -> None:
+    """~/.config/containers/certs.d/HOST:PORT/ca.crt is trusted without --cert-dir (containers-certs.d(5))."""
+    from lighter.errors import RegistryError
+
+    server = tls_registry
+    assert server.ca_dir is not None
+    options = server.options(cert_dir=None)  # verify, and no --cert-dir
+    source = _ref(server.ref(f"{repo_name}:1")).new_source(options)
+    with source, pytest.raises(RegistryError) as info:
+        source.manifest()
+    assert "certificate verify failed" in str(info.value)
+    assert f"certs.d/{server.host}/ca.crt for a private CA" in str(info.value)
+    shutil.copy(server.ca_dir / "ca.crt", _user_certs_d(tmp_home, server.host) / "ca.crt")
+    with _ref(server.ref(f"{repo_name}:1")).new_destination(options) as dest:
+        pushed = write_random_image(dest, seed=13)
+    with _ref(server.ref(f"{repo_name}:1")).new_source(options) as src:
+        assert src.manifest()[0] == pushed.raw
+    # a fresh process with that HOME trusts it too
+    done = run_lighter("list-tags", server.ref(repo_name))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["Tags"] == ["1"]
+
+
+@pytest.mark.registry
+def test_system_certs_d_verifies_tls(
+    tls_registry: RegistryServer, repo_name: str, tmp_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/etc/containers/certs.d (its root moved to tmp: tests never write to /etc) is read the same way."""
+    server = tls_registry
+    assert server.ca_dir is not None
+    system = tmp_path / "etc-containers-certs.d"
+    (system / server.host).mkdir(parents=True)
+    shutil.copy(server.ca_dir / "ca.crt", system / server.host / "ca.crt")
+    monkeypatch.setattr(tls, "SYSTEM_CERT_DIRS", (str(system), "/nonexistent/docker/certs.d"))
+    with _ref(server.ref(f"{repo_name}:1")).new_destination(server.options(cert_dir=None)) as dest:
+        pushed = write_random_image(dest, seed=14)
+    with _ref(server.ref(f"{repo_name}:1")).new_source(server.options(cert_dir=None)) as src:
+        assert src.manifest()[0] == pushed.raw
+
+
+def test_docker_hub_certs_d_is_looked_up_as_docker_io(tmp_home: Path) -> None:
+    """As containers/image: the name the user sees (docker.io), not the API host (registry-1.docker.io)."""
+    from lighter.errors import InvalidInputError
+    from lighter.transports.base import TransportOptions
+    from lighter.transports.registry.client import RegistryClient
+
+    api = _user_certs_d(tmp_home, "registry-1.docker.io") / "ca.crt"
+    api.write_text("not a certificate\n")
+    RegistryClient("docker.io", TransportOptions()).close()  # never read: no error
+    hub = _user_certs_d(tmp_home, "docker.io") / "ca.crt"
+    hub.write_text("not a certificate\n")
+    with pytest.raises(InvalidInputError) as info:
+        RegistryClient("docker.io", TransportOptions())
+    assert str(info.value).startswith(f"cannot load CA certificate {hub}: ")
+
+
+@pytest.mark.registry
+def test_plain_http_without_tls_verify_false_says_so(
+    registry: RegistryServer, repo_name: str, run_lighter: Callable[..., Any]
+) -> None:
+    from lighter.errors import RegistryError
+
+    source = _ref(registry.ref(f"{repo_name}:1")).new_source(registry.options(tls_verify=None))
+    with source, pytest.raises(RegistryError) as info:
+        source.manifest()
+    message = str(info.value)
+    assert message.startswith(f"TLS error talking to https://{registry.host}/v2/: {registry.host} does not speak TLS (")
+    assert message.endswith("): a plain-HTTP registry needs --tls-verify=false")
+    done = run_lighter("list-tags", registry.ref(repo_name))
+    assert done.returncode == 1
+    assert done.stderr == f"lighter: error: {message}\n"

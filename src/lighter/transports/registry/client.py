@@ -140,6 +140,19 @@ def backoff_delay(attempt: int, retry_after: str | None, fixed: float | None, no
     return float(min(2.0 ** min(attempt, 32), MAX_BACKOFF))
 
 
+#: what OpenSSL says when the server answers a TLS hello in plain HTTP
+_NOT_TLS: Final = ("WRONG_VERSION_NUMBER", "wrong version number", "record layer failure", "http request")
+
+
+def _tls_hint(exc: Exception, host: str) -> str:
+    """The TLS failure and what the user can do about it, in one line."""
+    text = " ".join(str(exc).split())
+    if any(marker in text for marker in _NOT_TLS):
+        return f"{host} does not speak TLS ({text}): a plain-HTTP registry needs --tls-verify=false"
+    hint = f"--cert-dir or certs.d/{host}/ca.crt for a private CA, --tls-verify=false for self-signed or plain HTTP"
+    return f"{text} ({hint})"
+
+
 class RegistryClient:
     """Talks to one registry host; thread-safe; one connection pool shared by parallel blobs."""
 
@@ -148,7 +161,8 @@ class RegistryClient:
         self.endpoint = DOCKER_HUB_ENDPOINT if host == DOCKER_HUB else host
         self.options = options
         self.verify = options.tls_verify is not False
-        context = ssl_context(self.endpoint, self.verify, options.cert_dir)
+        # certs.d is looked up by the name the user sees (docker.io), as containers/image does
+        context = ssl_context(host, self.verify, options.cert_dir)
         if not self.verify:
             # the user asked for it explicitly (--tls-verify=false)
             urllib3.disable_warnings(InsecureRequestWarning)
@@ -204,8 +218,7 @@ class RegistryClient:
                     chunked=chunked,
                 )
             except urllib3.exceptions.SSLError as exc:
-                hint = "--cert-dir for a private CA, --tls-verify=false for self-signed or plain HTTP"
-                raise RegistryError(f"TLS error talking to {_show(url)}: {exc} ({hint})") from None
+                raise RegistryError(f"TLS error talking to {_show(url)}: {_tls_hint(exc, self.host)}") from None
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 if last:
                     raise RegistryTransientError(f"{method} {_show(url)} failed: {exc}") from None
