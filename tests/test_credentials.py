@@ -383,7 +383,6 @@ def test_repr_and_str_hide_secrets() -> None:
         assert "alice" in text
         for secret in ("hunter2-secret", "idtok-secret", "regtok-secret"):
             assert secret not in text
-    assert creds.basic_authorization() == "Basic " + _b64("alice:hunter2-secret")
 
 
 # ---------------------------------------------------------------- malformed files

@@ -83,11 +83,6 @@ class Credentials:
     registry_token: str = field(default="", repr=False)
     source: str = field(default="", compare=False)
 
-    def basic_authorization(self) -> str:
-        """The ``Authorization`` header value for Basic auth."""
-        pair = f"{self.username}:{self.password}".encode()
-        return "Basic " + base64.b64encode(pair).decode("ascii")
-
 
 @dataclass(frozen=True, slots=True)
 class AuthPath:
