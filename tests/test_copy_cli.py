@@ -356,11 +356,14 @@ def _on_a_terminal(args: list[str], deadline_seconds: float = 120) -> tuple[int,
     os.close(slave)
     shown = b""
     deadline = time.monotonic() + deadline_seconds
+    exited = False
     try:
         while time.monotonic() < deadline:
+            # exit is checked before select: whatever the child wrote before exiting is then seen as ready
+            exited = exited or process.poll() is not None
             ready, _, _ = select.select([master], [], [], 0.5)
             if not ready:
-                if process.poll() is not None:
+                if exited:
                     break
                 continue
             try:
