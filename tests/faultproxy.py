@@ -14,6 +14,11 @@ rules set on it misbehave on purpose for the requests they match:
   an answer; with ``forward`` those N bytes reach the registry first (it is
   left holding a torn chunk), else the registry never sees the request;
 * ``flip_byte(offset=0)``: flip one byte of matching GET bodies;
+* ``ignore_range()``: matching GETs go upstream without their ``Range``
+  header (a server without ranges: 200 and the whole body);
+* ``bad_content_range(shift=1, value=None)``: the ``Content-Range`` of a
+  matching 206 answer starts ``shift`` bytes later than it should (or is
+  replaced by ``value``);
 * ``redirect(to=URL)``: answer matching GETs with a 307 to ``URL + path``
   (another proxy plays a storage backend);
 * ``paginate_tags(n)``: serve ``/tags/list`` in pages of ``n`` with the
@@ -49,7 +54,7 @@ _HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "proxy-connec
 
 @dataclass
 class Rule:
-    kind: str  # drop | fail | reset | cut | flip | redirect | paginate
+    kind: str  # drop | fail | reset | cut | flip | norange | badrange | redirect | paginate
     method: str | None
     contains: str
     times: int | None  # None: forever
@@ -150,6 +155,12 @@ class FaultProxy:
     def flip_byte(self, offset: int = 0, contains: str = BLOBS, times: int | None = None) -> Rule:
         return self._add(Rule("flip", "GET", contains, times, after=offset))
 
+    def ignore_range(self, contains: str = BLOBS) -> Rule:
+        return self._add(Rule("norange", "GET", contains, None))
+
+    def bad_content_range(self, shift: int = 1, value: str | None = None, contains: str = BLOBS) -> Rule:
+        return self._add(Rule("badrange", "GET", contains, None, after=shift, target=value or ""))
+
     def redirect(self, to: str, contains: str = BLOBS) -> Rule:
         return self._add(Rule("redirect", "GET", contains, None, target=to.rstrip("/")))
 
@@ -196,6 +207,14 @@ class FaultProxy:
         if self.upstream_tls is not None:
             return http.client.HTTPSConnection(self.upstream, timeout=60, context=self.upstream_tls)
         return http.client.HTTPConnection(self.upstream, timeout=60)
+
+
+def _shifted(content_range: str, shift: int) -> str:
+    """``bytes S-E/T`` with S moved by ``shift``."""
+    unit, _, rest = content_range.partition(" ")
+    span, _, total = rest.partition("/")
+    start, _, end = span.partition("-")
+    return f"{unit} {int(start) + shift}-{end}/{total}"
 
 
 def _chunks_in(rfile: Any) -> Iterator[bytes]:
@@ -296,6 +315,8 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 return
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
             headers["X-Forwarded-Proto"] = "http"
+            if rule is not None and rule.kind == "norange":
+                headers = {k: v for k, v in headers.items() if k.lower() != "range"}
             if rule is not None and rule.kind == "paginate":
                 self._paginate(path, headers, rule.after, authorization)
                 return
@@ -344,6 +365,8 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             self.send_response(resp.status)
             for key, value in resp.getheaders():
                 if key.lower() not in _HOP and key.lower() != "content-length":
+                    if key.lower() == "content-range" and rule is not None and rule.kind == "badrange":
+                        value = rule.target or _shifted(value, rule.after)
                     self.send_header(key, value)
             self.send_header("Content-Length", length if length is not None else str(len(data or b"")))
             self.end_headers()

@@ -6,6 +6,7 @@ import email.utils
 import io
 import json
 import random
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,48 @@ def test_dropped_download_is_resumed(registry: RegistryServer, repo_name: str, f
     # one cut GET, then one ranged GET answered 206 — not a second full download
     assert proxy.count("GET", str(layer.digest)) == 2
     assert proxy.count("GET", str(layer.digest), status=206) == 1
+
+
+def test_resume_from_a_server_that_ignores_range(registry: RegistryServer, repo_name: str, fault_proxy: Proxy) -> None:
+    """A 200 to a ranged GET is the whole blob again: what was already handed on is skipped, not repeated."""
+    pushed = push(registry, f"{repo_name}:1")
+    layer = pushed.layers[0]
+    proxy = fault_proxy(registry)
+    proxy.drop_once(after=1024 * 1024 + 123, contains=str(layer.digest))
+    proxy.ignore_range(contains=str(layer.digest))
+    with ref(proxy.ref(f"{repo_name}:1")).new_source(proxy.options()) as src:
+        stream = src.blob(layer)
+        assert isinstance(stream, BlobReader)
+        with stream:
+            data = stream.read()
+        assert stream.resumes == 1
+    assert digest_bytes(data) == layer.digest and len(data) == layer.size
+    asked = proxy.find("GET", str(layer.digest))
+    assert [r.status for r in asked] == [200, 200]
+    resumed_at = asked[1].headers["Range"]  # asked for a range, answered with everything
+    assert re.fullmatch(r"bytes=(\d+)-", resumed_at) and 0 < int(resumed_at[6:-1]) <= 1024 * 1024 + 123
+
+
+@pytest.mark.parametrize("value", [None, "bytes garbage"])
+def test_resume_with_a_wrong_content_range_fails_clearly(
+    registry: RegistryServer, repo_name: str, fault_proxy: Proxy, value: str | None
+) -> None:
+    """A 206 that does not start where we asked would splice the wrong bytes in: refused, naming the range."""
+    pushed = push(registry, f"{repo_name}:1")
+    layer = pushed.layers[0]
+    proxy = fault_proxy(registry)
+    proxy.drop_once(after=1024 * 1024 + 123, contains=str(layer.digest))
+    proxy.bad_content_range(shift=1, value=value, contains=str(layer.digest))
+    source = ref(proxy.ref(f"{repo_name}:1")).new_source(proxy.options())
+    with source, source.blob(layer) as stream, pytest.raises(RegistryError) as info:
+        stream.read()
+    assert not isinstance(info.value, RegistryTransientError)  # a broken server, not a passing failure
+    message = str(info.value)
+    match = re.fullmatch(rf"resuming blob {layer.digest} at byte (\d+): the server sent range '(.*)'", message)
+    assert match is not None, message
+    offset = int(match.group(1))
+    assert match.group(2) == (value or f"bytes {offset + 1}-{layer.size - 1}/{layer.size}")
+    assert proxy.count("GET", str(layer.digest), status=206) == 1  # no further attempt
 
 
 def test_copy_completes_across_a_drop(registry: RegistryServer, repo_name: str, fault_proxy: Proxy, tmp_path) -> None:  # type: ignore[no-untyped-def]
