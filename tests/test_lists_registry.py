@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 from collections.abc import Callable
@@ -11,8 +12,17 @@ import pytest
 
 from lighter import lists
 from lighter import mediatype as mt
-from lighter.manifest import COMPRESSION_ANNOTATION, ImageManifest, Index, manifest_digest, parse_manifest
+from lighter.digest import digest_bytes
+from lighter.manifest import (
+    COMPRESSION_ANNOTATION,
+    ImageManifest,
+    Index,
+    manifest_digest,
+    parse_config,
+    parse_manifest,
+)
 from lighter.platform import Platform, host_platform
+from lighter.store import Store
 from lighter.testing.random import write_random_image
 from lighter.transports import TransportOptions, parse_image_name
 from lighter.validate import check_image
@@ -160,7 +170,22 @@ def test_push_v2s2_and_zstd_variants_to_a_registry(registry: RegistryServer, rep
     out = tmp_path / "gz"
     copied = skopeo("copy", *registry.skopeo_args("src"), "--dest-compress-format", "gzip", zstd_ref, f"oci:{out}:x")
     assert copied.returncode == 0, copied.stderr
-    check_image(f"oci:{out}:x")  # diffIDs checked against the decompressed layers
+    # skopeo's output really is gzip, and its layers hold what the original (gzip) instance's layers hold
+    store = Store(root)
+    original = parse_manifest(store.blobs.read(lst.index.manifests[1].digest))
+    assert isinstance(original, ImageManifest)
+    with parse_image_name(f"oci:{out}:x").new_source() as source:
+        recompressed = parse_manifest(*source.manifest())
+        assert isinstance(recompressed, ImageManifest)
+        assert [x.media_type for x in recompressed.layers] == [mt.OCI_LAYER_GZIP] * len(original.layers)
+        diff_ids = parse_config(source.blob_bytes(recompressed.config)).diff_ids
+        for theirs, ours, diff_id in zip(recompressed.layers, original.layers, diff_ids, strict=True):
+            data = source.blob_bytes(theirs)
+            assert data[:2] == b"\x1f\x8b"  # gzip's magic
+            plain = gzip.decompress(data)
+            assert digest_bytes(plain) == diff_id
+            assert plain == gzip.decompress(store.blobs.read(ours.digest))
+    check_image(f"oci:{out}:x")
     check_image(registry.ref(f"{repo_name}:zstd"), reg)
 
 

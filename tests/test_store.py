@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import random
+import re
 import signal
 import subprocess
 import sys
@@ -15,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from lighter import lists
+from lighter.cli.store_cmd import human_size
 from lighter.copy import CopyOptions, copy_image
 from lighter.digest import digest_bytes
 from lighter.errors import (
@@ -27,7 +30,7 @@ from lighter.errors import (
 )
 from lighter.manifest import Descriptor, Index, manifest_digest, parse_manifest
 from lighter.platform import Platform
-from lighter.store import Store, collect_garbage, normalize_name
+from lighter.store import Store, collect_garbage, normalize_name, split_name, walk
 from lighter.testing.random import generate_image, write_random_image, write_random_index
 from lighter.transports import TransportOptions, parse_image_name
 from lighter.validate import check_image
@@ -263,6 +266,76 @@ def test_a_killed_writer_leaves_no_record_and_gc_cleans_up(tmp_path: Path) -> No
     assert list(store.blobs.digests()) == []
 
 
+#: Runs ``lighter ARGS…`` and SIGKILLs itself at the N-th durable step (an fsync or a rename) of the
+#: copy: a real kill at a point chosen by the test, not by the scheduler.  N=0 never kills and
+#: prints how many steps there were.
+KILL_AT_STEP = textwrap.dedent(
+    """
+    import atexit, os, signal, sys
+    kill_at, steps = int(sys.argv[1]), [0]
+    def counted(real):
+        def step(*args, **kwargs):
+            steps[0] += 1
+            if steps[0] == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(*args, **kwargs)
+        return step
+    os.fsync, os.replace = counted(os.fsync), counted(os.replace)
+    if not kill_at:
+        atexit.register(lambda: print(steps[0], file=sys.stderr))
+    from lighter.cli.main import main
+    sys.argv = ["lighter", *sys.argv[2:]]
+    main()
+    """
+)
+
+
+def assert_every_record_is_whole(store: Store) -> None:
+    for record in store.catalog.all():
+        assert walk(store.blobs, record.digest, record.media_type).missing == [], record
+
+
+def test_copies_killed_at_random_points_leave_whole_records_and_gc_cleans_up(tmp_path: Path) -> None:
+    make_oci_index(
+        tmp_path / "in", "l", platforms=("linux/amd64", "linux/arm64"), layer_sizes=(200_000, 50_000), seed=61
+    )
+    source = f"oci:{tmp_path / 'in'}:l"
+
+    def copy(root: Path, kill_at: int, *flags: str) -> subprocess.CompletedProcess[str]:
+        args = ["copy", "-q", "--all", "--root", str(root), *flags, source, "store:app:1"]
+        return subprocess.run(
+            [sys.executable, "-c", KILL_AT_STEP, str(kill_at), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    counted = {}
+    for flags in ((), ("--dest-compress-format", "zstd")):
+        full = copy(tmp_path / f"count-{len(flags)}", 0, *flags)
+        assert full.returncode == 0, full.stderr
+        counted[flags] = int(full.stderr.split()[-1])
+        assert counted[flags] > 6  # blobs, manifests, the catalogue: enough points to kill at
+    rng = random.Random(61)
+    killed = 0
+    for round_no in range(10):  # bounded: ten kills at random steps, half of them while recompressing
+        flags = () if round_no % 2 else ("--dest-compress-format", "zstd")
+        root = tmp_path / f"round-{round_no}"
+        result = copy(root, rng.randint(1, counted[flags]), *flags)
+        killed += result.returncode == -signal.SIGKILL
+        store = Store(str(root))
+        assert_every_record_is_whole(store)
+        collect_garbage(store)
+        assert_every_record_is_whole(store)
+        assert collect_garbage(store).removed == ()
+        assert [p for p in (root / "blobs").rglob(".tmp-*")] == []  # temporaries gone too
+        again = copy(root, 0, *flags)  # the store stays usable: the copy completes over what was left
+        assert again.returncode == 0, again.stderr
+        check_image("store:app:1", opts(root))
+    assert killed == 10  # a copy takes the same steps every time, so each round was really killed
+
+
 # -- rmi against list edits ---------------------------------------------------------------
 
 
@@ -357,17 +430,36 @@ def snapshot(root: Path) -> tuple[str, list[str]]:
     return records, sorted(str(d) for d in store.blobs.digests())
 
 
+def table_rows(text: str, columns: list[str]) -> list[dict[str, str]]:
+    """The rows of a podman-style table, cut at the header's column starts (which must be exactly ``columns``)."""
+    header, *lines = text.splitlines()
+    starts = [header.index(name) for name in columns]
+    assert starts == sorted(starts) and header.split() == " ".join(columns).split(), header
+    bounds = [*starts[1:], None]
+    return [{name: line[a:b].strip() for name, a, b in zip(columns, starts, bounds, strict=True)} for line in lines]
+
+
 def test_images_tag_rmi_gc(tmp_path: Path, run_lighter) -> None:  # type: ignore[no-untyped-def]
     env = {"LIGHTER_ROOT": str(tmp_path)}
     a = put_image(tmp_path, "demo/a:1", seed=1)
     put_image(tmp_path, "demo/b:1", seed=2, layer_sizes=(10_000,))
     table = run_lighter("images", env=env)
     assert table.returncode == 0, table.stderr
-    lines = table.stdout.splitlines()
-    assert lines[0].split() == ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
-    assert any(line.startswith("localhost/demo/a") and " 1 " in line for line in lines)
-    digests = run_lighter("images", "--digests", env=env)
-    assert str(a.digest) in digests.stdout
+    store = Store(str(tmp_path))
+    ra, rb = store.resolve("demo/a:1"), store.resolve("demo/b:1")
+    rows = table_rows(table.stdout, ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"])
+    newest_first = sorted((ra, rb), key=lambda r: (r.created, r.id), reverse=True)
+    assert [(r["REPOSITORY"], r["TAG"], r["IMAGE ID"], r["SIZE"]) for r in rows] == [
+        (split_name(rec.names[0])[0], "1", rec.id[:12], human_size(rec.size)) for rec in newest_first
+    ]
+    assert all(re.fullmatch(r"\d+(\.\d+)? (B|kB|MB)", r["SIZE"]) for r in rows)
+    assert all(re.fullmatch(r"(\d+ \w+|About an? \w+|Less than a second) ago", r["CREATED"]) for r in rows)
+    digests = run_lighter("images", "--digests", "--no-trunc", env=env)
+    rows = table_rows(digests.stdout, ["REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE"])
+    assert [(r["REPOSITORY"], r["DIGEST"], r["IMAGE ID"]) for r in rows] == [
+        (split_name(rec.names[0])[0], str(rec.digest), rec.id) for rec in newest_first
+    ]
+    assert str(a.digest) in {r["DIGEST"] for r in rows}
     assert run_lighter("tag", "demo/a:1", "demo/a:2", "other", env=env).returncode == 0
     listed = json.loads(run_lighter("images", "--format", "json", env=env).stdout)
     names = {n for item in listed for n in item["Names"]}
