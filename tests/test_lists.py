@@ -19,6 +19,7 @@ from lighter.errors import (
     StoreError,
     UnsupportedError,
 )
+from lighter.lists.sources import InstanceSource
 from lighter.manifest import COMPRESSION_ANNOTATION, Descriptor, ImageManifest, Index, parse_manifest
 from lighter.platform import Platform, host_platform
 from lighter.store import Store
@@ -371,6 +372,17 @@ def test_push_checks_every_blob_at_its_location_before_writing(tmp_path: Path) -
     # but recompressing reads every layer, so there the missing one is refused again
     with pytest.raises(InstanceUnavailableError, match=str(gone)):
         lists.push("l", f"oci:{held}:zstd", lists.PushOptions(compression="zstd"), root=str(tmp_path))
+
+
+def test_instance_source_has_blob_answers_without_a_location(tmp_path: Path) -> None:
+    put_index(tmp_path, "copied", seed=6)
+    lst = lists.load("copied", root=str(tmp_path))
+    assert lst.locations == {}  # its instances live in the store only
+    with InstanceSource(Store(str(tmp_path)), lst, lst.index.manifests[0]) as source:
+        manifest = parse_manifest(*source.manifest())
+        assert isinstance(manifest, ImageManifest)
+        assert source.has_blob(manifest.layers[0]) and source.has_blob(manifest.config)
+        assert not source.has_blob(Descriptor(mt.OCI_LAYER_GZIP, digest_bytes(b"never stored"), 12))
 
 
 def test_list_copied_into_the_store_pushes_from_its_blobs(tmp_path: Path) -> None:

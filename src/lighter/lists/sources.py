@@ -144,7 +144,9 @@ class InstanceSource(ImageSource):
             raise self._unavailable(exc) from None
 
     def has_blob(self, descriptor: Descriptor) -> bool:
-        return self.store.blobs.has(descriptor.digest) or self._location_source().has_blob(descriptor)
+        if self.store.blobs.has(descriptor.digest):
+            return True
+        return bool(self.location) and self._location_source().has_blob(descriptor)
 
     def top_digest(self) -> Digest:
         return self.desc.digest
