@@ -382,7 +382,7 @@ def test_redirect_drops_authorization(registry: RegistryServer, repo_name: str, 
 
 
 def test_seekable_upload_is_sent_again(registry: RegistryServer, repo_name: str, fault_proxy: Proxy, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    data = bytes(range(256)) * (6 * 4096)  # 6 MiB: a streamed PATCH
+    data = bytes(range(256)) * (6 * 4096)  # 6 MiB: a chunked upload (one chunk)
     path = tmp_path / "blob"
     path.write_bytes(data)
     proxy = fault_proxy(registry)
@@ -402,6 +402,23 @@ def test_seekable_upload_is_sent_again(registry: RegistryServer, repo_name: str,
         with pytest.raises(RegistryTransientError):
             dest.put_blob(_Unseekable(other), desc)
         assert not dest.has_blob(desc)
+
+
+def test_upload_of_unknown_size_is_sent_again_when_seekable(
+    registry: RegistryServer, repo_name: str, fault_proxy: Proxy, tmp_path: Path
+) -> None:
+    """No descriptor (a recompressed layer): one streamed PATCH, sent again from the start in a new session."""
+    path, desc = _blob_file(tmp_path, 5 * MiB + 1, seed=11)
+    proxy = fault_proxy(registry)
+    proxy.fail(times=1, status=503, contains="/blobs/uploads/", method="PATCH", retry_after="2")
+    with ref(proxy.ref(f"{repo_name}:1")).new_destination(proxy.options()) as dest, open(path, "rb") as stream:
+        waited = _no_sleep(dest.repository.client)
+        stored = dest.put_blob(stream, None, media_type=mt.OCI_LAYER)
+    assert (stored.digest, stored.size) == (desc.digest, desc.size)
+    patches = proxy.find("PATCH", "/blobs/uploads/")
+    assert [(r.status, "Content-Range" in r.headers) for r in patches] == [(503, False), (202, False)]
+    assert proxy.count("POST", "/blobs/uploads/") == 2 and waited == [2.0]
+    assert _stored_digest(registry, repo_name, desc) == desc.digest
 
 
 class _Unseekable(io.RawIOBase):

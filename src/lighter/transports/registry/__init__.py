@@ -13,8 +13,9 @@ Public API::
 Modules: reference (names), challenge + auth (WWW-Authenticate, Basic,
 Bearer tokens), tls (CA and client certificates), client (one host: ping,
 retries, redirects), errors (status → exception), repository (manifests,
-blobs, tags), body (resumable downloads), upload (monolithic, streamed,
-mount), locations (where blobs were seen, for mounts), source, destination.
+blobs, tags), body (resumable, seekable downloads), upload (monolithic,
+chunked and resumable, mount), locations (where blobs were seen, for
+mounts), source, destination.
 """
 
 from lighter.transports.registry.reference import RegistryReference, parse
