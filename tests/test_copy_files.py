@@ -15,7 +15,7 @@ import pytest
 
 from lighter.copy import CopyOptions, copy_image
 from lighter.digest import digest_bytes
-from lighter.manifest import Descriptor, ImageManifest, Index, parse_manifest
+from lighter.manifest import COMPRESSION_ANNOTATION, Descriptor, ImageManifest, Index, parse_manifest
 from lighter.platform import parse_platform
 from lighter.transports import parse_image_name
 from lighter.validate import check_image
@@ -140,6 +140,9 @@ def test_recompression_keeps_diff_ids(tmp_path: Path, run_tool: Run) -> None:
     result = copy_image(src, f"oci:{tmp_path / 'z'}:t", CopyOptions(multi_arch="all", compression="zstd"))
     assert result.digest != index.digest
     check_image(f"oci:{tmp_path / 'z'}:t")  # diffIDs of the zstd layers equal the config's
+    zstd_list = _layout_list(tmp_path / "z", "t")
+    # marked as containers/image marks zstd instances, so clients without zstd skip them
+    assert [m.annotations.get(COMPRESSION_ANNOTATION) for m in zstd_list.manifests] == ["true", "true"]
     _ok(run_tool("skopeo", "copy", "-q", "--all", f"oci:{tmp_path / 'z'}:t", f"dir:{tmp_path / 'zdir'}"))
     instances = sorted((tmp_path / "zdir").glob("*.manifest.json"))
     assert len(instances) == 2
@@ -148,3 +151,17 @@ def test_recompression_keeps_diff_ids(tmp_path: Path, run_tool: Run) -> None:
     # and back to gzip: the diffIDs still hold
     copy_image(f"oci:{tmp_path / 'z'}:t", f"dir:{tmp_path / 'g'}", CopyOptions(multi_arch="all", compression="gzip"))
     check_image(f"dir:{tmp_path / 'g'}")
+    gzip_list = parse_manifest((tmp_path / "g" / "manifest.json").read_bytes())
+    assert isinstance(gzip_list, Index)
+    assert all(COMPRESSION_ANNOTATION not in m.annotations for m in gzip_list.manifests)
+    # an unchanged copy keeps the marked list byte for byte
+    again = copy_image(f"oci:{tmp_path / 'z'}:t", f"dir:{tmp_path / 'kept'}", CopyOptions(multi_arch="all"))
+    assert again.digest == zstd_list.digest
+
+
+def _layout_list(layout: Path, tag: str) -> Index:
+    with parse_image_name(f"oci:{layout}:{tag}").new_source() as source:
+        raw, media_type = source.manifest()
+    found = parse_manifest(raw, media_type)
+    assert isinstance(found, Index)
+    return found
