@@ -182,11 +182,11 @@ class FaultProxy:
                     return rule
         return None
 
-    def record(
-        self, method: str, path: str, status: int, authorization: bool, headers: dict[str, str] | None = None
-    ) -> None:
+    def record(self, method: str, path: str, status: int, authorization: bool) -> None:
+        # the headers come from the handler's thread (subclasses override this four-argument hook)
+        headers = dict(getattr(_handling, "headers", {}))
         with self._lock:
-            self.requests.append(ProxiedRequest(method, path, status, authorization, dict(headers or {})))
+            self.requests.append(ProxiedRequest(method, path, status, authorization, headers))
 
     def find(self, method: str | None = None, contains: str = "") -> list[ProxiedRequest]:
         """The requests recorded so far with that method and a path containing ``contains``, in order."""
@@ -207,6 +207,10 @@ class FaultProxy:
         if self.upstream_tls is not None:
             return http.client.HTTPSConnection(self.upstream, timeout=60, context=self.upstream_tls)
         return http.client.HTTPConnection(self.upstream, timeout=60)
+
+
+#: the request the current handler thread is answering: its headers, for ``FaultProxy.record``
+_handling = threading.local()
 
 
 def _shifted(content_range: str, shift: int) -> str:
@@ -289,11 +293,11 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
         def _proxy(self) -> None:
             method, path = self.command, self.path
             authorization = "Authorization" in self.headers
-            seen = {k: v for k, v in self.headers.items() if k.lower() != "authorization"}
+            _handling.headers = {k: v for k, v in self.headers.items() if k.lower() != "authorization"}
             body = self._body()
             rule = proxy.take_rule(method, path)
             if rule is not None and rule.kind in ("reset", "cut"):
-                proxy.record(method, path, 0, authorization, seen)
+                proxy.record(method, path, 0, authorization)
                 if rule.kind == "cut":
                     self._cut(rule, body, {k: v for k, v in self.headers.items() if k.lower() not in _HOP})
                     return
@@ -308,10 +312,10 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                     error = {"errors": [{"code": "UNAVAILABLE", "message": "injected failure"}]}
                     extra = {"Retry-After": rule.retry_after} if rule.retry_after else {}
                     self._answer(rule.status, {"Content-Type": "application/json", **extra}, json.dumps(error).encode())
-                    proxy.record(method, path, rule.status, authorization, seen)
+                    proxy.record(method, path, rule.status, authorization)
                 else:
                     self._answer(307, {"Location": rule.target + path})
-                    proxy.record(method, path, 307, authorization, seen)
+                    proxy.record(method, path, 307, authorization)
                 return
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
             headers["X-Forwarded-Proto"] = "http"
@@ -327,7 +331,7 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 else:
                     conn.request(method, path, body=body, headers=headers)
                 resp = conn.getresponse()
-                proxy.record(method, path, resp.status, authorization, seen)
+                proxy.record(method, path, resp.status, authorization)
                 self._relay(resp, rule)
             finally:
                 conn.close()
