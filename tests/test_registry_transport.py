@@ -294,3 +294,19 @@ def test_second_copy_heads_each_blob_once_and_uploads_nothing(
     assert not [e for e in seen if "/blobs/uploads/" in e.path]
     assert tls_registry.blob_upload_count(dst_mark) == 0
     assert not [e for e in registry.requests(src_mark) if "/blobs/" in e.path]  # nothing read at the source
+
+
+def test_source_has_blob_is_one_head(registry: RegistryServer, repo_name: str) -> None:
+    """A push's pre-flight asks the source for every blob: a HEAD each, no blob body read."""
+    with destination(registry, f"{repo_name}:1") as dest:
+        pushed = write_random_image(dest, layer_sizes=(1000,), seed=15)
+    ghost = Descriptor(mt.OCI_LAYER_GZIP, digest_bytes(b"ghost"), 5)
+    with source(registry, f"{repo_name}:1") as src:
+        mark = registry.log_mark()
+        assert src.has_blob(pushed.layers[0])
+        assert not src.has_blob(ghost)
+        on_blobs = [(e.method, e.path, e.status) for e in registry.requests(mark) if "/blobs/" in e.path]
+    assert on_blobs == [
+        ("HEAD", f"/v2/{repo_name}/blobs/{pushed.layers[0].digest}", 200),
+        ("HEAD", f"/v2/{repo_name}/blobs/{ghost.digest}", 404),
+    ]

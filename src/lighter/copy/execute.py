@@ -58,21 +58,42 @@ class CopyResult:
 
 
 class _CountingReader:
-    """Reports bytes read to the progress sink."""
+    """Reports bytes read to the progress sink.
+
+    It seeks when the stream does, so an upload resumed at the registry's
+    offset can re-read its source; bytes read again after going back are not
+    counted twice.
+    """
 
     def __init__(self, raw: IO[bytes], digest: Digest, progress: Progress) -> None:
         self._raw = raw
         self._digest = digest
         self._progress = progress
+        self._pos = 0
+        self._counted = 0
 
     def read(self, n: int = -1) -> bytes:
         data = self._raw.read(n)
-        if data:
-            self._progress.blob_advanced(self._digest, len(data))
+        self._pos += len(data)
+        if self._pos > self._counted:
+            self._progress.blob_advanced(self._digest, self._pos - self._counted)
+            self._counted = self._pos
         return data
 
     def readable(self) -> bool:
         return True
+
+    def seekable(self) -> bool:
+        return self._raw.seekable()
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        start = self._raw.tell() - self._pos
+        position = self._raw.seek(offset, whence)
+        self._pos = position - start
+        return position
 
     def close(self) -> None:
         self._raw.close()

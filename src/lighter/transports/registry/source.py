@@ -82,6 +82,10 @@ class RegistrySource(ImageSource):
         locations.remember(self.repository.host, self.repository.name, [descriptor.digest])
         return cast(IO[bytes], self.repository.get_blob(descriptor))
 
+    def has_blob(self, descriptor: Descriptor) -> bool:
+        """One HEAD, instead of opening the blob (a push's pre-flight asks this of every blob)."""
+        return self.repository.has_blob(descriptor.digest)
+
     def repo_tags(self) -> list[str]:
         return self.repository.list_tags()
 
