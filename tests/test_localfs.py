@@ -9,13 +9,15 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from lighter.digest import digest_bytes
 from lighter.localfs import write_stream
+from lighter.store.store import Store
 from lighter.testing.random import write_random_image, write_random_index
-from lighter.transports import parse_image_name
+from lighter.transports import TransportOptions, parse_image_name
 
 Events = list[tuple[str, str]]
 
@@ -86,3 +88,25 @@ def test_dir_blobs_are_durable_before_manifest_json_names_them(tmp_path: Path, e
     assert _renamed_before_synced(events, manifest_at) == []
     first_blob = next(i for i, (kind, p) in enumerate(events) if kind == "rename" and p != str(root / "version"))
     assert events[first_blob:manifest_at].count(("fsync-dir", str(root))) == 1
+
+
+def test_store_blobs_are_durable_before_the_catalogue_names_them(
+    tmp_path: Path, events: Events, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_commit = Store.commit_manifest
+
+    def commit_manifest(self: Store, *args: Any, **kwargs: Any) -> Any:
+        events.append(("catalogue", ""))
+        return real_commit(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "commit_manifest", commit_manifest)
+    root = tmp_path / "store"
+    with parse_image_name("store:demo/app:1").new_destination(TransportOptions(store_root=str(root))) as dest:
+        write_random_image(dest, layer_sizes=(100, 200, 300, 400))
+    catalogue_at = events.index(("catalogue", ""))
+    blob_renames = [p for kind, p in events[:catalogue_at] if kind == "rename" and "/blobs/" in p]
+    assert len(blob_renames) == 1 + 4  # config and layers; commit_manifest stores the manifest itself, synced
+    assert _renamed_before_synced(events, catalogue_at) == []
+    assert _renamed_before_synced(events, len(events)) == []
+    blob_dir = next(p for kind, p in events if kind == "fsync-dir" and p.endswith("/blobs/sha256"))
+    assert events[:catalogue_at].count(("fsync-dir", blob_dir)) == 1  # once for all the blobs, not once per blob

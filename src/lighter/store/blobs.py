@@ -17,7 +17,7 @@ from typing import IO
 
 from lighter.digest import HEX_LENGTHS, Digest, digest_bytes, parse_digest, verify_bytes
 from lighter.errors import BlobNotFoundError, InvalidDigestError
-from lighter.localfs import write_stream
+from lighter.localfs import fsync_dir, write_stream
 
 #: Temporary files are named so; anything else in a blob directory is a blob.
 TMP_PREFIX = ".tmp-"
@@ -61,8 +61,20 @@ class BlobStore:
         verify_bytes(data, digest, f"{what} {digest} in the local store")
         return data
 
-    def put(self, stream: IO[bytes], expected: Digest | None = None, size: int = -1, what: str = "blob") -> Digest:
-        """Store ``stream``; verified against ``expected``/``size`` when given.  Returns the digest."""
+    def put(
+        self,
+        stream: IO[bytes],
+        expected: Digest | None = None,
+        size: int = -1,
+        what: str = "blob",
+        sync_dir: bool = True,
+    ) -> Digest:
+        """Store ``stream``; verified against ``expected``/``size`` when given.  Returns the digest.
+
+        ``sync_dir=False`` leaves the rename's durability to one later
+        :meth:`sync` (a destination writing many blobs calls it before the
+        catalogue names them).
+        """
         algorithm = expected.algorithm if expected is not None else "sha256"
         if expected is not None and self.has(expected):
             return expected  # content-addressed: the same name holds the same bytes
@@ -74,8 +86,16 @@ class BlobStore:
             expected_size=size,
             what=what,
             algorithm=algorithm,
+            sync_dir=sync_dir,
         )
         return digest
+
+    def sync(self) -> None:
+        """Make every blob renamed into place so far durable (one fsync per digest directory)."""
+        for algorithm in sorted(HEX_LENGTHS):
+            directory = os.path.join(self.root, algorithm)
+            if os.path.isdir(directory):
+                fsync_dir(directory)
 
     def put_bytes(self, data: bytes, expected: Digest | None = None, what: str = "blob") -> Digest:
         digest = expected or digest_bytes(data)

@@ -232,10 +232,13 @@ class StoreDestination(ImageDestination):
         return self.store.blobs.has(digest) and not walk(self.store.blobs, digest).missing
 
     def put_blob(self, stream: IO[bytes], descriptor: Descriptor | None, media_type: str = "") -> Descriptor:
+        # one directory fsync at commit covers every blob, before the catalogue names them
         if descriptor is not None:
-            self.store.blobs.put(stream, descriptor.digest, descriptor.size, f"blob {descriptor.digest}")
+            self.store.blobs.put(
+                stream, descriptor.digest, descriptor.size, f"blob {descriptor.digest}", sync_dir=False
+            )
             return descriptor
-        digest = self.store.blobs.put(stream)
+        digest = self.store.blobs.put(stream, sync_dir=False)
         return Descriptor(media_type, digest, self.store.blobs.size(digest))
 
     def put_manifest(self, raw: bytes, media_type: str, instance: Digest | None = None) -> None:
@@ -257,6 +260,7 @@ class StoreDestination(ImageDestination):
             raise StoreError(f"nothing to commit to {self._ref}: no top-level manifest was written")
         raw, media_type = self._top
         assert self._ref.name is not None
+        self.store.blobs.sync()
         self.store.commit_manifest(
             raw,
             media_type or guess_media_type(raw),
