@@ -19,14 +19,14 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, cast
+from typing import IO
 
 import pytest
 
 import lighter
 from lighter import mediatype as mt
 from lighter.compression import Algorithm
-from lighter.copy import CopyOptions, CopyResult, copy_between
+from lighter.copy import CopyOptions, copy_between
 from lighter.digest import Digest, digest_bytes
 from lighter.manifest import Descriptor, ImageManifest, Index, build_image_manifest, build_index, parse_manifest
 from lighter.platform import parse_platform
@@ -411,14 +411,15 @@ def test_progress_bars_on_a_terminal_only(tmp_path: Path, run_lighter: Run) -> N
 def test_python_copy_returns_digest_and_media_type(tmp_path: Path, run_tool: Run) -> None:
     index = _dir_list(tmp_path / "src", oci=False)
     src = f"dir:{tmp_path / 'src'}"
-    copy = cast(Callable[..., CopyResult], lighter.copy)  # the module made callable; mypy sees only a module
-    kept = copy(src, f"dir:{tmp_path / 'kept'}", lighter.CopyOptions(multi_arch="all"))
+    kept = lighter.copy(src, f"dir:{tmp_path / 'kept'}", lighter.CopyOptions(multi_arch="all"))
     assert (kept.digest, kept.media_type) == (index.digest, mt.DOCKER_LIST)
-    converted = copy(src, f"oci:{tmp_path / 'oci'}:t", lighter.CopyOptions(multi_arch="all", format="oci"))
+    converted = lighter.copy(src, f"oci:{tmp_path / 'oci'}:t", lighter.CopyOptions(multi_arch="all", format="oci"))
     assert converted.media_type == mt.OCI_INDEX
     raw = _ok(run_tool("skopeo", "inspect", "--raw", f"oci:{tmp_path / 'oci'}:t")).encode()
     assert converted.digest == digest_bytes(raw)
-    one = copy(src, f"dir:{tmp_path / 'one'}", lighter.CopyOptions(system_platform=parse_platform("linux/arm/v7")))
+    one = lighter.copy(
+        src, f"dir:{tmp_path / 'one'}", lighter.CopyOptions(system_platform=parse_platform("linux/arm/v7"))
+    )
     assert (one.digest, one.media_type) == (index.choose(parse_platform("linux/arm/v7")).digest, mt.DOCKER_MANIFEST)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import os
 import pkgutil
 import subprocess
 import sys
@@ -104,3 +105,26 @@ def test_model_doctests(name: str) -> None:
     module = importlib.import_module(name)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
+
+
+def test_lighter_copy_type_checks_as_the_copy_function(tmp_path: Path) -> None:
+    """Users' type checkers see ``lighter.copy(...)`` as the function it is, not as an uncallable module."""
+    use = tmp_path / "use.py"
+    use.write_text(
+        "import lighter\n"
+        "from lighter.copy import CopyOptions\n"
+        "from lighter.digest import Digest\n"
+        "result = lighter.copy('oci:/a:1', 'dir:/b', CopyOptions(multi_arch='all'))\n"
+        "digest: Digest = result.digest\n"
+        "media_type: str = result.media_type\n"
+    )
+    src = Path(lighter.__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--cache-dir", os.devnull, str(use)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+        env={**os.environ, "MYPYPATH": str(src)},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

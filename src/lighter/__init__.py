@@ -8,7 +8,9 @@ The curated public API; everything else is reachable from its subpackage
 'docker.io/library/alpine'
 """
 
-from lighter import copy, lists
+from typing import TYPE_CHECKING
+
+from lighter import lists
 from lighter.build import commit, unpack
 from lighter.copy import CopyOptions, CopyResult, copy_image
 from lighter.digest import Digest, VerifyingReader, digest_bytes, parse_digest
@@ -31,6 +33,13 @@ from lighter.platform import Platform, parse_platform
 from lighter.reference import Reference, parse_reference
 from lighter.transports import ImageReference, TransportOptions, parse_image_name
 from lighter.validate import check_image
+
+if TYPE_CHECKING:
+    from lighter.copy import CallableCopyModule
+
+    copy: CallableCopyModule
+else:
+    from lighter import copy
 
 __all__ = [
     "CopyOptions",

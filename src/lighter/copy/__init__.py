@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 
-class _CallableModule(types.ModuleType):
+class CallableCopyModule(types.ModuleType):
     """Lets ``lighter.copy(src, dst, ...)`` be called like a function, as the issue's API asks,
     while ``lighter.copy.CopyOptions`` and friends stay importable from the same name.
     Module ``__class__`` assignment is supported by Python since 3.5."""
@@ -41,4 +41,4 @@ class _CallableModule(types.ModuleType):
         return copy_image(src, dst, options, src_options=src_options, dst_options=dst_options)
 
 
-sys.modules[__name__].__class__ = _CallableModule
+sys.modules[__name__].__class__ = CallableCopyModule
