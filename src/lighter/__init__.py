@@ -8,7 +8,7 @@ The curated public API; everything else is reachable from its subpackage
 'docker.io/library/alpine'
 """
 
-from typing import TYPE_CHECKING
+import typing
 
 from lighter import lists
 from lighter.build import commit, unpack
@@ -34,7 +34,7 @@ from lighter.reference import Reference, parse_reference
 from lighter.transports import ImageReference, TransportOptions, parse_image_name
 from lighter.validate import check_image
 
-if TYPE_CHECKING:
+if typing.TYPE_CHECKING:
     from lighter.copy import CallableCopyModule
 
     copy: CallableCopyModule
