@@ -43,6 +43,8 @@ def _public_members(module: types.ModuleType) -> set[str]:
 
 def test_lighter_all_is_exactly_the_public_members() -> None:
     exported = set(lighter.__all__)
+    for name in lighter.__all__:  # the operations are imported on first use: load them all first
+        getattr(lighter, name)
     # lighter.copy (a callable module) and lighter.lists (the manifest-list API) are modules exported on purpose
     public = _public_members(lighter) | {"copy", "lists"}
     assert exported == public
@@ -128,3 +130,21 @@ def test_lighter_copy_type_checks_as_the_copy_function(tmp_path: Path) -> None:
         env={**os.environ, "MYPYPATH": str(src)},
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_import_lighter_loads_only_the_model(tmp_path: Path) -> None:
+    """Every CLI run imports lighter: the operations wait until they are used (see lighter/__init__.py)."""
+    script = (
+        "import sys, lighter\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith('lighter'))))\n"
+        "lighter.CopyOptions, lighter.check_image\n"
+        "print('lighter.copy' in sys.modules, 'lighter.validate' in sys.modules, 'lighter.build' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    loaded, after = result.stdout.splitlines()
+    heavy = ("lighter.copy", "lighter.lists", "lighter.build", "lighter.transports", "lighter.cache", "lighter.store")
+    assert not [m for m in loaded.split() if m.startswith(heavy)], loaded
+    assert after == "True True False"
+    with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
+        lighter.no_such_name  # noqa: B018

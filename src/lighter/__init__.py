@@ -8,11 +8,9 @@ The curated public API; everything else is reachable from its subpackage
 'docker.io/library/alpine'
 """
 
+import importlib
 import typing
 
-from lighter import lists
-from lighter.build import commit, unpack
-from lighter.copy import CopyOptions, CopyResult, copy_image
 from lighter.digest import Digest, VerifyingReader, digest_bytes, parse_digest
 from lighter.errors import (
     DigestMismatchError,
@@ -20,7 +18,6 @@ from lighter.errors import (
     NoMatchingPlatformError,
     NotFoundError,
 )
-from lighter.inspect import inspect_image
 from lighter.manifest import (
     Descriptor,
     ImageConfig,
@@ -31,15 +28,50 @@ from lighter.manifest import (
 )
 from lighter.platform import Platform, parse_platform
 from lighter.reference import Reference, parse_reference
-from lighter.transports import ImageReference, TransportOptions, parse_image_name
-from lighter.validate import check_image
 
 if typing.TYPE_CHECKING:
-    from lighter.copy import CallableCopyModule
+    from lighter import lists
+    from lighter.build.commit import commit
+    from lighter.build.unpack import unpack
+    from lighter.copy import CallableCopyModule, CopyOptions, CopyResult, copy_image
+    from lighter.inspect import inspect_image
+    from lighter.transports import ImageReference, TransportOptions, parse_image_name
+    from lighter.validate import check_image
 
     copy: CallableCopyModule
-else:
-    from lighter import copy
+
+#: Operations are imported when first used, so that ``import lighter`` (and
+#: every CLI run, which imports it) pays only for the pure model and the one
+#: operation it runs: a short-lived ``lighter copy`` spent ~50 ms importing
+#: lists, build and their dependencies it never touched.
+_LAZY: dict[str, str] = {
+    "copy": "",
+    "lists": "",
+    "commit": "lighter.build",
+    "unpack": "lighter.build",
+    "CopyOptions": "lighter.copy",
+    "CopyResult": "lighter.copy",
+    "copy_image": "lighter.copy",
+    "inspect_image": "lighter.inspect",
+    "ImageReference": "lighter.transports",
+    "TransportOptions": "lighter.transports",
+    "parse_image_name": "lighter.transports",
+    "check_image": "lighter.validate",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'lighter' has no attribute {name!r}")
+    where = _LAZY[name]
+    value = importlib.import_module(f"lighter.{name}") if not where else getattr(importlib.import_module(where), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "CopyOptions",
