@@ -7,6 +7,7 @@ import hashlib
 import io
 import logging
 import os
+import random
 import socket
 import stat
 import tarfile
@@ -15,9 +16,10 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from lighter.build.pipe import BytePipe, DigestingReader
-from lighter.build.rootfs import OwnerNames, stream_layer
-from lighter.build.tree import TreeScanner
+from lighter.build import rootfs
+from lighter.build.pipe import CHUNK, BytePipe, DigestingReader
+from lighter.build.rootfs import OwnerNames, entry_info, stream_layer, write_layer_tar
+from lighter.build.tree import Action, Opaque, TreeScanner, Whiteout
 from lighter.digest import digest_bytes
 from lighter.errors import RootfsError
 from lighter.manifest import Descriptor
@@ -172,3 +174,85 @@ def test_pipe_keeps_bytes_and_order() -> None:
     thread.join()
     assert got == b"".join(pieces)
     assert reader.digest().hex == hashlib.sha256(got).hexdigest()
+
+
+class _Recorder:
+    """A sink that keeps every write, to compare what two tar writers wrote and in which pieces."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self.writes.append(bytes(data))
+        return len(data)
+
+    def tell(self) -> int:
+        return sum(map(len, self.writes))
+
+
+def _tarfile_layer(actions: list[Action], out: _Recorder, names: OwnerNames, clamp: int | None) -> None:
+    """The layer tar as ``tarfile`` itself writes it (what ``write_layer_tar`` must reproduce, write for write)."""
+    tar = tarfile.TarFile(fileobj=out, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8", errors="surrogateescape")
+    tar.copybufsize = CHUNK
+    links: dict[tuple[int, int], str] = {}
+    for action in actions:
+        if isinstance(action, (Whiteout, Opaque)):
+            head, _, tail = action.path.rpartition("/")
+            if isinstance(action, Opaque):
+                head, tail = action.path, ".wh..opq"
+            info = tarfile.TarInfo(f"{head}/.wh.{tail}" if head else f".wh.{tail}")
+            info.mode, info.mtime = 0, 0
+            tar.addfile(info)
+            continue
+        info = entry_info(action, names, clamp)
+        first = links.setdefault((action.st.st_dev, action.st.st_ino), action.path) if action.st.st_nlink > 1 else ""
+        if action.kind == "file" and first and first != action.path:
+            info.type, info.size, info.linkname = tarfile.LNKTYPE, 0, first
+            tar.addfile(info)
+        elif action.kind == "file":
+            with open(action.abspath, "rb", buffering=0) as f:
+                tar.addfile(info, f)
+        else:
+            tar.addfile(info)
+    tar.close()
+
+
+def _odd_tree(root: Path) -> Path:
+    """``make_tree`` and the corners of the ustar header: field limits, PAX-only values, large files."""
+    tree = make_tree(root, devices=True)
+    (tree / ("n" * 100)).write_text("a name of exactly 100 bytes")
+    (tree / ("m" * 99)).mkdir()  # 100 bytes with the directory's slash
+    (tree / "link101").symlink_to("L" * 101)
+    (tree / "link100").symlink_to("L" * 100)
+    (tree / "biguid").write_text("u")
+    os.chown(tree / "biguid", 3_000_000, 5)
+    for i in range(3):
+        os.link(tree / "biguid", tree / f"hardlink{i}")
+    (tree / "old").write_text("o")
+    os.utime(tree / "old", (-100, -100))
+    (tree / "binary-xattr").write_text("b")
+    os.setxattr(tree / "binary-xattr", "user.bin", b"\xff\xfe\x00a")
+    (tree / "etc" / "passwd").write_text("root:x:0:0::/:/bin/sh\nüser:x:5:5::/:/bin/sh\n" + "x" * 40 + ":x:1000:1:::\n")
+    (tree / "etc" / "group").write_text("root:x:0:\n" + "g" * 32 + ":x:5:\n")
+    (tree / "big").write_bytes(random.Random(1).randbytes(3 * CHUNK + 100))
+    (tree / "exact").write_bytes(b"e" * CHUNK)
+    os.mknod(tree / "blk", 0o600 | stat.S_IFBLK, os.makedev(259, 70000))
+    return tree
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("clamp", [None, TS])
+def test_the_tar_is_tarfiles_byte_for_byte_and_write_for_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast: bool, clamp: int | None
+) -> None:
+    """gzip's output depends on how its input is cut: the writer must write what TarFile.addfile writes."""
+    monkeypatch.setattr(rootfs, "FAST_HEADERS", fast and rootfs.FAST_HEADERS)
+    tree = _odd_tree(tmp_path / "t")
+    actions = TreeScanner(str(tree), base=None, clamp=clamp, devices=True).scan()
+    actions += [Whiteout("gone"), Whiteout("usr/gone"), Opaque(""), Opaque("opt/" + "d" * 120), Whiteout("ü/x")]
+    names = OwnerNames.from_root(str(tree))
+    ours, theirs = _Recorder(), _Recorder()
+    write_layer_tar(actions, ours, names, clamp)  # type: ignore[arg-type]
+    _tarfile_layer(actions, theirs, names, clamp)
+    assert [len(w) for w in ours.writes] == [len(w) for w in theirs.writes]
+    assert b"".join(ours.writes) == b"".join(theirs.writes)
