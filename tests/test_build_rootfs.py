@@ -11,6 +11,7 @@ import random
 import socket
 import stat
 import tarfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -20,8 +21,9 @@ from lighter.build import rootfs
 from lighter.build.pipe import CHUNK, BytePipe, DigestingReader
 from lighter.build.rootfs import OwnerNames, entry_info, stream_layer, write_layer_tar
 from lighter.build.tree import Action, Opaque, TreeScanner, Whiteout
-from lighter.digest import digest_bytes
-from lighter.errors import RootfsError
+from lighter.compression import compressed
+from lighter.digest import Digester, digest_bytes
+from lighter.errors import DigestMismatchError, RootfsError
 from lighter.manifest import Descriptor
 from tests.test_build_helpers import CAPABILITY, make_tree
 
@@ -127,7 +129,8 @@ def test_owner_names_come_from_the_tree_not_the_host(tmp_path: Path) -> None:
     assert names.users == {0: "daemon-in-tree"} and names.groups == {}
 
 
-def test_file_changed_during_commit_is_an_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("compression", ["gzip", "zstd", "none"])
+def test_file_changed_during_commit_is_an_error(tmp_path: Path, compression: str) -> None:
     tree = tmp_path / "t"
     tree.mkdir()
     (tree / "f").write_text("short")
@@ -139,10 +142,11 @@ def test_file_changed_during_commit_is_an_error(tmp_path: Path) -> None:
         return Descriptor("x", digest_bytes(data), len(data))
 
     with pytest.raises(RootfsError, match="changed while"):
-        stream_layer(actions, consume, names=OwnerNames({}, {}), clamp=None, compression="gzip")
+        stream_layer(actions, consume, names=OwnerNames({}, {}), clamp=None, compression=compression)  # type: ignore[arg-type]
 
 
-def test_consumer_failure_stops_the_writer(tmp_path: Path) -> None:
+@pytest.mark.parametrize("compression", ["gzip", "zstd", "none"])
+def test_consumer_failure_stops_the_writer(tmp_path: Path, compression: str) -> None:
     tree = tmp_path / "t"
     tree.mkdir()
     (tree / "big").write_bytes(os.urandom(1 << 20) * 20)
@@ -153,12 +157,69 @@ def test_consumer_failure_stops_the_writer(tmp_path: Path) -> None:
         raise OSError("destination full")
 
     with pytest.raises(OSError, match="destination full"):
-        stream_layer(actions, consume, names=OwnerNames({}, {}), clamp=None, compression="gzip")
+        stream_layer(actions, consume, names=OwnerNames({}, {}), clamp=None, compression=compression)  # type: ignore[arg-type]
+    assert not [t for t in threading.enumerate() if t.name.startswith("lighter-layer")]  # both stages stopped
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd", "none"])
+def test_a_consumer_that_stops_early_cannot_pass_a_wrong_digest(tmp_path: Path, compression: str) -> None:
+    tree = tmp_path / "t"
+    tree.mkdir()
+    (tree / "big").write_bytes(os.urandom(1 << 20) * 3)
+    actions = TreeScanner(str(tree), base=None, clamp=None, devices=False).scan()
+
+    def consume(stream: io.RawIOBase) -> Descriptor:
+        data = stream.read(1000) or b""
+        return Descriptor("x", digest_bytes(data), len(data))
+
+    with pytest.raises(DigestMismatchError, match="new layer blob"):
+        stream_layer(actions, consume, names=OwnerNames({}, {}), clamp=None, compression=compression)  # type: ignore[arg-type]
+
+
+def _one_reader_gzip(actions: list[Action], names: OwnerNames) -> bytes:
+    """The gzip blob as it was made before the compressor had a thread: pulled through one pipe by its reader."""
+    pipe = BytePipe()
+
+    def produce() -> None:
+        write_layer_tar(actions, pipe.writer, names, TS)  # type: ignore[arg-type]
+        pipe.writer.close()
+
+    writer = threading.Thread(target=produce)
+    writer.start()
+    stream = compressed(DigestingReader(pipe.reader), "gzip")  # type: ignore[arg-type]
+    blob = b"".join(iter(lambda: stream.read(CHUNK), b""))
+    writer.join()
+    return blob
+
+
+def test_gzip_is_fed_the_pieces_it_always_was(tmp_path: Path) -> None:
+    """ISA-L's output depends on how its input is cut: the compressor stage must read as one reader did."""
+    tree = tmp_path / "t"
+    tree.mkdir()
+    rng = random.Random(7)
+    sizes = [0, 10, 511, 513, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 7] + [rng.randrange(200_000) for _ in range(20)]
+    for i, size in enumerate(sizes):
+        data = rng.randbytes(size // 2) + b"text " * (size // 10)
+        (tree / f"f{i:03d}").write_bytes(data[:size])
+    actions = TreeScanner(str(tree), base=None, clamp=TS, devices=False).scan()
+    names = OwnerNames({}, {})
+    blob, _ = _layer(tree, "gzip")
+    assert blob == _one_reader_gzip(actions, names)
+
+
+def test_a_pipe_with_a_digester_hashes_what_its_writer_sends() -> None:
+    digester = Digester()
+    pipe = BytePipe(depth=64, digester=digester)
+    pieces = [os.urandom(n) for n in (1, 511, 2 << 20, 0, 7, 1 << 20, 3)]
+    for piece in pieces:
+        pipe.writer.write(piece)
+    pipe.writer.close()
+    got = b"".join(iter(lambda: pipe.reader.read(100_000), b""))
+    assert got == b"".join(pieces)
+    assert (digester.digest(), digester.size) == (digest_bytes(got), len(got))
 
 
 def test_pipe_keeps_bytes_and_order() -> None:
-    import threading
-
     pipe = BytePipe(depth=2)
     pieces = [os.urandom(n) for n in (1, 511, 2 << 20, 7, 1 << 20, 3)]
 

@@ -1,11 +1,10 @@
 """Streams between a producer thread and a consumer: a bounded byte pipe and a digesting reader.
 
-A layer is produced by ``tarfile`` writing into a file object, and consumed
-by a destination reading from one.  The pipe joins the two with a bounded
-queue of ~1 MiB chunks, so the tar writer (file reads, headers) runs in its
-own thread while the consumer hashes, compresses and stores, in constant
-memory.  Chunk boundaries depend only on the bytes written, never on timing,
-so what flows through is reproducible.
+A layer is produced by a tar writer writing into a file object, and consumed
+by a destination reading from one.  Pipes join the stages (tar writer,
+compressor, destination) with bounded queues of ~1 MiB chunks, so each runs
+in its own thread, in constant memory.  Chunk boundaries depend only on the
+sizes of the writes, never on timing, so what flows through is reproducible.
 """
 
 from __future__ import annotations
@@ -34,12 +33,17 @@ class _Failure:
 
 
 class BytePipe:
-    """A one-way pipe of bytes: ``writer`` for the producing thread, ``reader`` for the consumer."""
+    """A one-way pipe of bytes: ``writer`` for the producing thread, ``reader`` for the consumer.
 
-    def __init__(self, depth: int = 8) -> None:
+    With ``digester``, every chunk is hashed as it leaves the writer, in the
+    writing thread (``hashlib`` releases the GIL for chunks this large), so
+    that the reading thread is spared the work.
+    """
+
+    def __init__(self, depth: int = 8, *, digester: Digester | None = None) -> None:
         self._queue: queue.Queue[bytes | _Failure] = queue.Queue(depth)
         self._reader_gone = threading.Event()
-        self.writer = PipeWriter(self)
+        self.writer = PipeWriter(self, digester)
         self.reader = PipeReader(self)
 
     def _put(self, item: bytes | _Failure) -> None:
@@ -65,11 +69,17 @@ class BytePipe:
 
 
 class PipeWriter:
-    """The writing end; coalesces small writes (tar headers) into ~1 MiB chunks."""
+    """The writing end; coalesces small writes (tar headers) into ~1 MiB chunks.
 
-    def __init__(self, pipe: BytePipe) -> None:
+    Pieces are kept as they come and joined once per chunk: one copy of each
+    byte, where growing a ``bytearray`` and copying it out made two or more.
+    """
+
+    def __init__(self, pipe: BytePipe, digester: Digester | None = None) -> None:
         self._pipe = pipe
-        self._buffer = bytearray()
+        self._digester = digester
+        self._pieces: list[bytes] = []
+        self._pending = 0
         self._position = 0
         self._closed = False
 
@@ -81,12 +91,15 @@ class PipeWriter:
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         size = len(data)
+        if not size:
+            return 0
         self._position += size
-        if size >= CHUNK and not self._buffer:
-            self._pipe._put(bytes(data))
+        if size >= CHUNK and not self._pieces:
+            self._send(bytes(data))
             return size
-        self._buffer += data
-        if len(self._buffer) >= CHUNK:
+        self._pieces.append(bytes(data))  # no copy for bytes; a caller's buffer may be reused
+        self._pending += size
+        if self._pending >= CHUNK:
             self._flush()
         return size
 
@@ -94,9 +107,16 @@ class PipeWriter:
         """Chunks leave only when full or on close, so that boundaries stay deterministic."""
 
     def _flush(self) -> None:
-        if self._buffer:
-            self._pipe._put(bytes(self._buffer))
-            self._buffer.clear()
+        if self._pieces:
+            chunk = b"".join(self._pieces)
+            self._pieces.clear()
+            self._pending = 0
+            self._send(chunk)
+
+    def _send(self, chunk: bytes) -> None:
+        if self._digester is not None:
+            self._digester.update(chunk)
+        self._pipe._put(chunk)
 
     def close(self) -> None:
         if not self._closed:
@@ -108,7 +128,7 @@ class PipeWriter:
         """End the stream with an error the reader re-raises."""
         if not self._closed:
             self._closed = True
-            self._buffer.clear()
+            self._pieces.clear()
             self._pipe._put(_Failure(error))
 
 

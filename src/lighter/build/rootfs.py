@@ -14,10 +14,14 @@ commit timestamp when one is given; owner names come from the tree's own
 ``/etc/passwd`` and ``/etc/group`` (never the host's), so that the same tree
 gives the same bytes on any machine.
 
-``stream_layer`` runs the tar writer in a thread feeding a bounded pipe;
-the calling thread hashes the uncompressed bytes (diffID), compresses them,
-hashes the compressed bytes (blob digest) and hands the stream to the
-consumer (a destination's ``put_blob``).  Nothing is buffered whole.
+``stream_layer`` runs three stages joined by bounded pipes: the tar writer
+(walking the tree as it goes, and hashing the tar for the diffID), the
+compressor, and the consumer (a destination's ``put_blob``, through the blob
+digest) in the calling thread.  hashlib, ISA-L and zstd release the GIL, so
+on two cores the stages overlap instead of queueing behind one thread; the
+bytes, and the pieces the compressor is fed, are the same as with one
+reading thread (ISA-L's output depends on those pieces).  Nothing is
+buffered whole.
 """
 
 from __future__ import annotations
@@ -28,17 +32,17 @@ import os
 import stat
 import tarfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import IO, Final, cast
+from typing import IO, Final
 
 import zstandard
 
-from lighter.build.pipe import CHUNK, BytePipe, DigestingReader, PipeClosedError
+from lighter.build.pipe import CHUNK, BytePipe, DigestingReader, PipeClosedError, PipeReader, PipeWriter
 from lighter.build.tarcompat import FAST_HEADERS, plain_header
 from lighter.build.tree import Action, Opaque, TreeEntry, Whiteout, clamp_mtime
 from lighter.compression import Algorithm, check_level, compressed
-from lighter.digest import Digest
+from lighter.digest import Digest, Digester
 from lighter.errors import DigestMismatchError, RootfsError, UnsupportedCompressionError
 from lighter.manifest import Descriptor
 
@@ -180,7 +184,7 @@ def _copy_file(entry: TreeEntry, out: IO[bytes]) -> None:
         out.write(_ZEROS[: tarfile.BLOCKSIZE - size % tarfile.BLOCKSIZE])
 
 
-def write_layer_tar(actions: Sequence[Action], out: IO[bytes], names: OwnerNames, clamp: int | None) -> None:
+def write_layer_tar(actions: Iterable[Action], out: IO[bytes], names: OwnerNames, clamp: int | None) -> None:
     """Write the layer tar of ``actions`` into ``out``: the bytes, and the sequence of writes, of ``tarfile``.
 
     The writes are those ``TarFile.addfile`` and ``close`` make (a header,
@@ -216,16 +220,41 @@ def write_layer_tar(actions: Sequence[Action], out: IO[bytes], names: OwnerNames
         out.write(_ZEROS[: tarfile.RECORDSIZE - offset % tarfile.RECORDSIZE])
 
 
-def compressing_reader(source: DigestingReader, algorithm: Algorithm, level: int | None, threads: int) -> IO[bytes]:
-    """``source`` compressed; zstd runs its own worker threads (output independent of their number)."""
+def _check_compression(algorithm: Algorithm, level: int | None) -> None:
+    if algorithm not in ("gzip", "zstd", "none"):
+        raise UnsupportedCompressionError(f"unsupported layer compression {algorithm!r}: expected gzip, zstd or none")
+    check_level(algorithm, level)
+
+
+def compress_into(source: PipeReader, out: PipeWriter, algorithm: Algorithm, level: int | None, threads: int) -> None:
+    """Compress what ``source`` gives into ``out``, fed to the compressor as ``source.read(CHUNK)`` returns it.
+
+    gzip goes through ``compression.compressed``, which reads ``CHUNK`` at a
+    time as it always did.  zstd compresses on ``threads`` workers of its own
+    (C code, no GIL; the output is the same for any number >= 1, and for any
+    cut of its input), fed by a ``compressobj``; its output, a job (MiBs) at
+    a time, goes on in pieces of ``CHUNK`` to keep the pipe's memory bounded.
+    """
     if algorithm == "zstd":
-        check_level(algorithm, level)
         compressor = zstandard.ZstdCompressor(level=3 if level is None else level, threads=max(threads, 1))
-        reader: IO[bytes] = compressor.stream_reader(cast(IO[bytes], source), read_size=CHUNK)
-        return reader
-    if algorithm in ("gzip", "none"):
-        return compressed(source, algorithm, level)  # type: ignore[arg-type]
-    raise UnsupportedCompressionError(f"unsupported layer compression {algorithm!r}: expected gzip, zstd or none")
+        zstd = compressor.compressobj()
+        while chunk := source.read(CHUNK):
+            _write_pieces(out, zstd.compress(chunk))
+        _write_pieces(out, zstd.flush())
+        return
+    stream = compressed(source, algorithm, level)  # type: ignore[arg-type]
+    while data := stream.read(CHUNK):
+        out.write(data)
+
+
+def _write_pieces(out: PipeWriter, data: bytes) -> None:
+    if len(data) <= CHUNK:
+        if data:
+            out.write(data)
+        return
+    view = memoryview(data)
+    for start in range(0, len(data), CHUNK):
+        out.write(view[start : start + CHUNK])
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,8 +266,31 @@ class LayerResult:
     uncompressed_size: int
 
 
+def _start_stage(
+    name: str, work: Callable[[], None], out: PipeWriter, failures: list[BaseException]
+) -> threading.Thread:
+    """Run ``work`` in a thread that ends ``out`` (closed, or aborted with the error, which is recorded)."""
+
+    def run() -> None:
+        try:
+            work()
+        except PipeClosedError:
+            return  # the reader gave up; it reports why
+        except BaseException as exc:  # handed to the reader, which re-raises it
+            failures.append(exc)
+            with contextlib.suppress(PipeClosedError):
+                out.abort(exc)
+            return
+        with contextlib.suppress(PipeClosedError):
+            out.close()
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
 def stream_layer(
-    actions: Sequence[Action],
+    actions: Iterable[Action],
     consume: Callable[[IO[bytes]], Descriptor],
     *,
     names: OwnerNames,
@@ -247,37 +299,47 @@ def stream_layer(
     level: int | None = None,
     threads: int | None = None,
 ) -> LayerResult:
-    """Tar ``actions``, compress, and hand the blob stream to ``consume``; digests in one pass."""
-    pipe = BytePipe()
-    failure: list[BaseException] = []
+    """Tar ``actions``, compress, and hand the blob stream to ``consume``; digests in one pass.
 
-    def produce() -> None:
-        try:
-            write_layer_tar(actions, pipe.writer, names, clamp)  # type: ignore[arg-type]
-        except PipeClosedError:
-            pass  # the consumer gave up; it reports why
-        except BaseException as exc:  # handed to the reader, which re-raises it
-            failure.append(exc)
-            with contextlib.suppress(PipeClosedError):
-                pipe.writer.abort(exc)
-            return
-        with contextlib.suppress(PipeClosedError):
-            pipe.writer.close()
+    Three stages, joined by bounded pipes: the tar writer (which also hashes
+    the tar, for the diffID), the compressor, and ``consume`` in the calling
+    thread (through the blob digest).  A stage that fails ends its output with
+    the error; a reader that goes away makes the writer before it stop.
+    """
+    _check_compression(compression, level)
+    diff = Digester()
+    tar_pipe = BytePipe(digester=diff)
+    failures: list[BaseException] = []
+    threads_: list[threading.Thread] = []
 
-    writer = threading.Thread(target=produce, name="lighter-layer-tar", daemon=True)
-    writer.start()
+    def tar() -> None:
+        write_layer_tar(actions, tar_pipe.writer, names, clamp)  # type: ignore[arg-type]
+
+    threads_.append(_start_stage("lighter-layer-tar", tar, tar_pipe.writer, failures))
+    source = tar_pipe.reader
+    if compression != "none":
+        blob_pipe = BytePipe()
+        source = blob_pipe.reader
+
+        def compress() -> None:
+            try:
+                compress_into(tar_pipe.reader, blob_pipe.writer, compression, level, threads or os.cpu_count() or 1)
+            finally:
+                tar_pipe.reader.close()  # the tar writer stops too
+
+        threads_.append(_start_stage("lighter-layer-compress", compress, blob_pipe.writer, failures))
     try:
-        plain = DigestingReader(pipe.reader)
-        blob = DigestingReader(compressing_reader(plain, compression, level, threads or os.cpu_count() or 1))
+        blob = DigestingReader(source)
         descriptor = consume(blob)  # type: ignore[arg-type]
         while blob.read(CHUNK):  # a consumer that stopped early must not get a wrong digest past us
             pass
     finally:
-        pipe.reader.close()
-        writer.join()
-    if failure:
-        raise failure[0]
+        source.close()  # each stage sees its reader go and stops the one before it
+        for thread in reversed(threads_):
+            thread.join()
+    if failures:
+        raise failures[0]
     if descriptor.digest != blob.digest() or descriptor.size != blob.size:
         what = f"new layer blob ({blob.size} bytes written, {descriptor.size} stored)"
         raise DigestMismatchError(what, str(blob.digest()), str(descriptor.digest))
-    return LayerResult(descriptor, plain.digest(), plain.size)
+    return LayerResult(descriptor, diff.digest(), diff.size)
