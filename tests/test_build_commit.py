@@ -207,3 +207,15 @@ def test_store_destination_and_base(tmp_path: Path) -> None:
     unpack(f"{store}app:new", tmp_path / "out")
     assert snapshot(tmp_path / "out") == snapshot(tmp_path / "work")
     assert result.layer is not None
+
+
+def test_a_refusal_found_while_the_layer_is_written_leaves_nothing(tmp_path: Path) -> None:
+    """The walk runs as the layer is written: a bad name late in the tree still ends the commit cleanly."""
+    tree = make_tree(tmp_path / "tree")
+    (tree / "zzz" / "deep").mkdir(parents=True)
+    (tree / "aaa-big").write_bytes(os.urandom(3 << 20))  # a few chunks are through before the walk gets there
+    (tree / "zzz" / "deep" / ".wh.late").write_text("x")
+    layout = tmp_path / "fresh"
+    with pytest.raises(RootfsError, match=r"zzz/deep/\.wh\.late"):
+        commit(tree, f"oci:{layout}:x", compression="zstd")
+    assert not layout.exists() or not [p for p in layout.rglob("*") if p.is_file()]

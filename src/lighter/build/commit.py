@@ -12,7 +12,8 @@ The operation is buildah's commit (the seed ``buildah-image.go.txt``):
    come from its environment), before anything is written.
 3. ROOTFS is scanned against that tree (``tree``): added and changed
    entries, ``.wh.`` whiteouts for deletions, ``.wh..wh..opq`` for
-   directories whose old content is all gone.
+   directories whose old content is all gone.  The scan is lazy: it runs
+   in the tar writer's thread as step 4 consumes it.
 4. The new layer is tarred, hashed (diffID), compressed and hashed again
    (blob digest) in one streaming pass into ``put_blob`` (``rootfs``).  An
    empty diff adds no layer, only an ``empty_layer`` history entry.
@@ -25,8 +26,9 @@ With the same tree, base and ``timestamp`` every byte is the same.
 from __future__ import annotations
 
 import io
+import itertools
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -141,18 +143,23 @@ class _Meta:
 
 def _new_layer(
     destination: ImageDestination,
-    actions: Sequence[Action],
+    actions: Iterator[Action],
     root: str,
     clamp: int | None,
     media_type: str,
     algorithm: Algorithm,
     level: int | None,
 ) -> tuple[Descriptor, Digest] | None:
-    """The new layer's blob descriptor and diffID; None when the tree did not change."""
-    if not actions:
+    """The new layer's blob descriptor and diffID; None when the tree did not change.
+
+    The walk goes on while the layer is written (``TreeScanner.actions``):
+    only its first action is looked for here, to know whether there is a layer.
+    """
+    first = next(actions, None)
+    if first is None:
         return None
     result = stream_layer(
-        actions,
+        itertools.chain((first,), actions),
         lambda stream: destination.put_blob(stream, None, media_type),
         names=OwnerNames.from_root(root),
         clamp=clamp,
@@ -243,7 +250,7 @@ def commit(
             # before anything is written: variables in the changes come from the base's environment
             runtime=apply_changes(base_config.runtime if base_config is not None else {}, parsed_changes),
         )
-        actions = TreeScanner(root, base=based.tree if based else None, clamp=clamp, devices=devices).scan()
+        actions = TreeScanner(root, base=based.tree if based else None, clamp=clamp, devices=devices).actions()
         media_type = mt.layer_type(oci, algorithm)
         new = _new_layer(destination, actions, root, clamp, media_type, algorithm, compression_level)
         manifest, config = _write_image(destination, based, new, meta, oci)

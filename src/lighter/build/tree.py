@@ -16,6 +16,7 @@ import hashlib
 import logging
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from lighter.build.fsmeta import WHITEOUT_PREFIX, Kind, Meta, Node, is_ignored_xattr, kind_of_mode
@@ -121,6 +122,15 @@ class TreeScanner:
         self.devices = devices
 
     def scan(self) -> list[Action]:
+        return list(self.actions())
+
+    def actions(self) -> Iterator[Action]:
+        """The actions, found as they are taken: a directory is listed when its turn comes.
+
+        ``commit`` iterates this in the thread that writes the tar, so that the
+        walk overlaps the compression instead of preceding it; an error (an
+        unreadable directory, a ``.wh.`` name) then ends the layer's stream.
+        """
         return self._dir("", self.root, self.base)
 
     def _entry(self, rel: str, path: str) -> TreeEntry | None:
@@ -135,7 +145,7 @@ class TreeScanner:
         linkname = os.readlink(path) if kind == "symlink" else ""
         return TreeEntry(rel, path, st, kind, read_xattrs(path), linkname)
 
-    def _dir(self, rel: str, path: str, base: Node | None) -> list[Action]:
+    def _dir(self, rel: str, path: str, base: Node | None) -> Iterator[Action]:
         try:
             names = sorted(os.listdir(path), key=os.fsencode)
         except OSError as exc:
@@ -143,36 +153,41 @@ class TreeScanner:
         base_children = base.children if base is not None else {}
         present = set(names)
         deleted = sorted((n for n in base_children if n not in present), key=os.fsencode)
-        opaque = bool(deleted) and len(deleted) == len(base_children)
-        out: list[Action] = []
-        if opaque:
-            out.append(Opaque(rel))
+        if deleted and len(deleted) == len(base_children):
+            yield Opaque(rel)
             base_children = {}
         else:
-            out.extend(Whiteout(_join(rel, name)) for name in deleted)
+            yield from (Whiteout(_join(rel, name)) for name in deleted)
         for name in names:
             if name.startswith(WHITEOUT_PREFIX):
                 raise RootfsError(
                     f"{_join(rel, name)!r}: names starting with {WHITEOUT_PREFIX!r} cannot be stored in a layer"
                 )
-            out.extend(self._child(_join(rel, name), os.path.join(path, name), base_children.get(name)))
-        return out
+            yield from self._child(_join(rel, name), os.path.join(path, name), base_children.get(name))
 
-    def _child(self, rel: str, path: str, base: Node | None) -> list[Action]:
+    def _child(self, rel: str, path: str, base: Node | None) -> Iterator[Action]:
         try:
             entry = self._entry(rel, path)
         except OSError as exc:
             raise RootfsError(f"cannot read {path!r}: {exc.strerror}") from None
         if entry is None:
-            return []
+            return
         base_meta = base.meta if base is not None else None
         same = _unchanged(entry, base_meta, self.clamp)
         if entry.kind != "dir":
-            return [] if same else [entry]
+            if not same:
+                yield entry
+            return
         inner = self._dir(rel, path, base if base_meta is None or base_meta.kind == "dir" else None)
-        if same and not inner:
-            return []
-        return [entry, *inner]
+        if same:  # an unchanged directory is emitted only when something inside it is
+            first = next(inner, None)
+            if first is None:
+                return
+            yield entry
+            yield first
+        else:
+            yield entry
+        yield from inner
 
 
 def _join(parent: str, name: str) -> str:
