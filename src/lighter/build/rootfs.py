@@ -58,6 +58,8 @@ _TAR_TYPES: Final = {
     "block": tarfile.BLKTYPE,
 }
 _ZEROS: Final = bytes(tarfile.RECORDSIZE)
+#: More than a pipe chunk holds (CHUNK plus the write that filled it): a read of this size takes a chunk as it is.
+_WHOLE_CHUNK: Final = 4 * CHUNK
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +240,7 @@ def compress_into(source: PipeReader, out: PipeWriter, algorithm: Algorithm, lev
     if algorithm == "zstd":
         compressor = zstandard.ZstdCompressor(level=3 if level is None else level, threads=max(threads, 1))
         zstd = compressor.compressobj()
-        while chunk := source.read(CHUNK):
+        while chunk := source.read(_WHOLE_CHUNK):  # whole chunks, not cut (and copied) at CHUNK
             _write_pieces(out, zstd.compress(chunk))
         _write_pieces(out, zstd.flush())
         return
