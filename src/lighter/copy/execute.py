@@ -26,13 +26,13 @@ from lighter.copy.progress import Progress
 from lighter.digest import Digest, VerifyingReader, digest_bytes
 from lighter.errors import InvalidManifestError, MissingInstancesError, NotFoundError, RegistryError
 from lighter.manifest import (
-    COMPRESSION_ANNOTATION,
     Descriptor,
     ImageConfig,
     ImageManifest,
     Index,
     Manifest,
     manifest_digest,
+    mark_compression,
     parse_config,
     parse_manifest,
     to_oci_config,
@@ -274,7 +274,8 @@ class _Copier:
             out_raw, out_type = self.image(raw, manifest, instance=True)
         written = desc.evolve(media_type=out_type, digest=manifest_digest(out_raw), size=len(out_raw))
         if self.options.compression is not None and not isinstance(manifest, Index):
-            written = _marked(written, self.options.compression)
+            # recompressed: marked as containers/image marks zstd instances (unchanged copies keep the list bytes)
+            written = mark_compression(written, self.options.compression)
         return written
 
     def refuse_absent(self, index: Index, instances: tuple[Descriptor, ...]) -> None:
@@ -309,19 +310,6 @@ class _Copier:
                 raise
             raise RegistryError(f"{exc} ({hint})", exc.status) from None
         return out.raw, out.media_type
-
-
-def _marked(desc: Descriptor, compression: str) -> Descriptor:
-    """An instance recompressed by this copy, marked as containers/image marks zstd instances in a list.
-
-    Clients that cannot read zstd skip an instance carrying the annotation;
-    one recompressed to gzip (or decompressed) loses it.  Instances copied
-    as they are keep their descriptors, so an unchanged list keeps its bytes.
-    """
-    annotations = {k: v for k, v in desc.annotations.items() if k != COMPRESSION_ANNOTATION}
-    if compression == "zstd":
-        annotations[COMPRESSION_ANNOTATION] = "true"
-    return desc.evolve(annotations=annotations)
 
 
 def _sparse_hint(plan: ListPlan, exc: RegistryError) -> str | None:

@@ -26,7 +26,7 @@ from lighter.lists.edit import rm
 from lighter.lists.ops import zstd_last
 from lighter.lists.records import ManifestList, load, open_store, with_store_root
 from lighter.lists.sources import InstanceSource
-from lighter.manifest import COMPRESSION_ANNOTATION, Descriptor, ImageManifest, Index, manifest_digest, parse_manifest
+from lighter.manifest import Descriptor, ImageManifest, Index, manifest_digest, mark_compression, parse_manifest
 from lighter.platform import Platform, host_platform
 from lighter.transports import Capabilities, ImageDestination, ImageReference, TransportOptions, parse_image_name
 
@@ -164,14 +164,6 @@ def _variants(
     return variants
 
 
-def _marked(desc: Descriptor, compression: Algorithm) -> Descriptor:
-    """The instance marked as containers/image marks what it writes: the zstd annotation iff its layers are zstd."""
-    annotations = {k: v for k, v in desc.annotations.items() if k != COMPRESSION_ANNOTATION}
-    if compression == "zstd":
-        annotations[COMPRESSION_ANNOTATION] = "true"
-    return desc.evolve(annotations=annotations)
-
-
 def _final_index(lst: ManifestList, written: list[_Written], variants: list[_Written], opts: PushOptions) -> Index:
     """The list to write: instances as written (converted with the list when asked), marked, zstd ones last."""
     index = lst.index
@@ -180,8 +172,8 @@ def _final_index(lst: ManifestList, written: list[_Written], variants: list[_Wri
     if to_oci != index.is_oci:
         new = new.convert(to_oci)  # keeps the order; drops what the other flavour cannot carry
     if to_oci:
-        manifests = [_marked(m, w.compression) for m, w in zip(new.manifests, written, strict=True)]
-        extra = [_marked(w.desc, w.compression) for w in variants]
+        manifests = [mark_compression(m, w.compression) for m, w in zip(new.manifests, written, strict=True)]
+        extra = [mark_compression(w.desc, w.compression) for w in variants]
     else:  # a Docker list carries no annotations
         manifests = list(new.manifests)
         extra = [w.desc.evolve(annotations={}, artifact_type=None) for w in variants]

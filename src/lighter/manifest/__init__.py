@@ -4,7 +4,7 @@ from lighter.manifest.config import ImageConfig, parse_config, to_oci_config
 from lighter.manifest.descriptor import Descriptor
 from lighter.manifest.gojson import go_dumps
 from lighter.manifest.image import ImageManifest, build_image_manifest
-from lighter.manifest.index import COMPRESSION_ANNOTATION, Index, build_index
+from lighter.manifest.index import COMPRESSION_ANNOTATION, Index, build_index, mark_compression
 from lighter.manifest.parse import (
     MAX_MANIFEST_SIZE,
     Manifest,
@@ -30,6 +30,7 @@ __all__ = [
     "guess_media_type",
     "is_manifest_list",
     "manifest_digest",
+    "mark_compression",
     "parse_config",
     "parse_manifest",
     "to_oci_config",

@@ -17,6 +17,20 @@ _KNOWN = frozenset({"schemaVersion", "mediaType", "artifactType", "manifests", "
 
 #: containers/image marks zstd variants of an instance with this annotation.
 COMPRESSION_ANNOTATION = "io.github.containers.compression.zstd"
+
+
+def mark_compression(desc: Descriptor, compression: str) -> Descriptor:
+    """``desc`` marked as containers/image marks the instances it writes: the zstd annotation iff zstd layers.
+
+    Clients that cannot read zstd skip an instance carrying it; an instance
+    whose layers are gzip (or plain) loses it.
+    """
+    annotations = {k: v for k, v in desc.annotations.items() if k != COMPRESSION_ANNOTATION}
+    if compression == "zstd":
+        annotations[COMPRESSION_ANNOTATION] = "true"
+    return desc.evolve(annotations=annotations)
+
+
 #: buildx marks its attestation manifests (platform unknown/unknown) with this annotation.
 _REFERENCE_TYPE_ANNOTATION = "vnd.docker.reference.type"
 
