@@ -39,11 +39,11 @@ from typing import IO, Final
 import zstandard
 
 from lighter.build.pipe import CHUNK, BytePipe, DigestingReader, PipeClosedError, PipeReader, PipeWriter
-from lighter.build.tarcompat import FAST_HEADERS, plain_header
+from lighter.build.tarcompat import FAST_HEADERS, plain_header, tarfile_header
 from lighter.build.tree import Action, Opaque, TreeEntry, Whiteout, clamp_mtime
-from lighter.compression import Algorithm, check_level, compressed
+from lighter.compression import Algorithm, check_level, compressed, parse_algorithm
 from lighter.digest import Digest, Digester
-from lighter.errors import DigestMismatchError, RootfsError, UnsupportedCompressionError
+from lighter.errors import DigestMismatchError, RootfsError
 from lighter.manifest import Descriptor
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ def _marker(name: str) -> bytes:
     info = tarfile.TarInfo(name)
     info.mode = 0
     info.mtime = 0
-    return _tarfile_header(info)
+    return tarfile_header(info)
 
 
 def entry_info(entry: TreeEntry, names: OwnerNames, clamp: int | None) -> tarfile.TarInfo:
@@ -126,11 +126,6 @@ def entry_info(entry: TreeEntry, names: OwnerNames, clamp: int | None) -> tarfil
         # Binary values survive as surrogate escapes; tarfile then marks the record hdrcharset=BINARY.
         info.pax_headers = {f"SCHILY.xattr.{k}": v.decode("utf-8", "surrogateescape") for k, v in entry.xattrs}
     return info
-
-
-def _tarfile_header(info: tarfile.TarInfo) -> bytes:
-    """What ``TarFile(format=PAX_FORMAT, encoding="utf-8", errors="surrogateescape").addfile`` writes first."""
-    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
 
 def entry_header(entry: TreeEntry, names: OwnerNames, clamp: int | None, hardlink_to: str = "") -> bytes:
@@ -156,7 +151,7 @@ def entry_header(entry: TreeEntry, names: OwnerNames, clamp: int | None, hardlin
     info = entry_info(entry, names, clamp)
     if hardlink_to:
         info.type, info.size, info.linkname = tarfile.LNKTYPE, 0, hardlink_to
-    return _tarfile_header(info)
+    return tarfile_header(info)
 
 
 def _copy_file(entry: TreeEntry, out: IO[bytes]) -> None:
@@ -220,12 +215,6 @@ def write_layer_tar(actions: Iterable[Action], out: IO[bytes], names: OwnerNames
     offset += 2 * tarfile.BLOCKSIZE
     if offset % tarfile.RECORDSIZE:
         out.write(_ZEROS[: tarfile.RECORDSIZE - offset % tarfile.RECORDSIZE])
-
-
-def _check_compression(algorithm: Algorithm, level: int | None) -> None:
-    if algorithm not in ("gzip", "zstd", "none"):
-        raise UnsupportedCompressionError(f"unsupported layer compression {algorithm!r}: expected gzip, zstd or none")
-    check_level(algorithm, level)
 
 
 def compress_into(source: PipeReader, out: PipeWriter, algorithm: Algorithm, level: int | None, threads: int) -> None:
@@ -308,7 +297,7 @@ def stream_layer(
     thread (through the blob digest).  A stage that fails ends its output with
     the error; a reader that goes away makes the writer before it stop.
     """
-    _check_compression(compression, level)
+    check_level(parse_algorithm(compression), level)  # before any thread starts
     diff = Digester()
     tar_pipe = BytePipe(digester=diff)
     failures: list[BaseException] = []

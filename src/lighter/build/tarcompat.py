@@ -120,7 +120,8 @@ def plain_header(
     return _USTAR.pack(name_b, numbers, b"%06o\0 " % checksum, type_, link_b, _MAGIC, uname_b, gname_b, dev, b"")
 
 
-def _tarfile_header(info: tarfile.TarInfo) -> bytes:
+def tarfile_header(info: tarfile.TarInfo) -> bytes:
+    """What ``TarFile(format=PAX_FORMAT, encoding="utf-8", errors="surrogateescape").addfile`` writes first."""
     return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
 
@@ -152,7 +153,7 @@ def _probes() -> list[tuple[tarfile.TarInfo, dict[str, object]]]:
 
 def fast_headers_match() -> bool:
     """Whether ``plain_header`` writes exactly what this Python's ``tarfile`` does, on every probe."""
-    return all(plain_header(**args) == _tarfile_header(info) for info, args in _probes())  # type: ignore[arg-type]
+    return all(plain_header(**args) == tarfile_header(info) for info, args in _probes())  # type: ignore[arg-type]
 
 
 #: ``plain_header`` may stand in for ``tarfile`` on this Python.
