@@ -153,7 +153,7 @@ def upload_stream(
             if attempt == retries or base is None:
                 raise
             log.debug("upload to %s failed (%s); sending again", repo.name, exc)
-            repo.client.back_off(attempt, exc.retry_after if isinstance(exc, RegistryBusyError) else None)
+            repo.client.back_off(attempt, _retry_after(exc))
             stream.seek(base)
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -185,6 +185,11 @@ def _upload_unknown_size(
         cancel_upload(repo, location, scopes)
         raise
     return actual, digester.size
+
+
+def _retry_after(exc: Exception) -> str | None:
+    """The ``Retry-After`` a registry sent with a 429 or 5xx, for the back-off."""
+    return exc.retry_after if isinstance(exc, RegistryBusyError) else None
 
 
 def _position(stream: IO[bytes]) -> int | None:
@@ -287,7 +292,7 @@ class ChunkedUpload:
         if self.base is None or self._failures > retries or self._total_failures > MAX_FAILURES:
             raise exc
         log.debug("chunk of %s at byte %d failed (%s); asking for the offset", self.what, self.offset, exc)
-        self.repo.client.back_off(self._failures - 1, exc.retry_after if isinstance(exc, RegistryBusyError) else None)
+        self.repo.client.back_off(self._failures - 1, _retry_after(exc))
         sent = min(self.chunk_size, self.size - self.offset)
         held = self._registry_offset()
         if held is not None and self.offset <= held <= self.offset + sent:
