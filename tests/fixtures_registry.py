@@ -354,6 +354,18 @@ class RegistryServer:
         )
 
 
+def skopeo_raw(server: RegistryServer, name: str) -> bytes:
+    """What ``skopeo inspect --raw`` reads of NAME on ``server``: the far side's view of a manifest."""
+    result = subprocess.run(
+        ["skopeo", "inspect", "--raw", *server.skopeo_args(), server.ref(name)],
+        capture_output=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    return result.stdout
+
+
 def start_registry(kind: str, workdir: Path, token_lifetime: int = 300) -> RegistryServer:
     """A running registry of ``kind``; ``token_lifetime`` (seconds) is what the token server grants."""
     if kind not in KINDS:

@@ -27,7 +27,7 @@ from lighter.testing.random import write_random_image
 from lighter.transports import TransportOptions, parse_image_name
 from lighter.validate import check_image
 from tests.fixtures_images import make_oci_image, make_oci_index
-from tests.fixtures_registry import RegistryServer
+from tests.fixtures_registry import RegistryServer, skopeo_raw
 
 pytestmark = [pytest.mark.registry, pytest.mark.interop]
 
@@ -36,17 +36,6 @@ Run = Callable[..., subprocess.CompletedProcess[str]]
 
 def skopeo(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["skopeo", *args], capture_output=True, text=True, timeout=180, check=False)
-
-
-def skopeo_raw(server: RegistryServer, name: str) -> bytes:
-    result = subprocess.run(
-        ["skopeo", "inspect", "--raw", *server.skopeo_args(), server.ref(name)],
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr.decode()
-    return result.stdout
 
 
 def skopeo_index(server: RegistryServer, name: str) -> Index:

@@ -28,19 +28,13 @@ from lighter.transports.registry.destination import RegistryDestination
 from lighter.transports.registry.source import RegistrySource
 from tests.faultproxy import FaultProxy
 from tests.fixtures_images import make_oci_image
-from tests.fixtures_registry import RegistryServer
+from tests.fixtures_registry import RegistryServer, skopeo_raw
 
 pytestmark = [pytest.mark.registry, pytest.mark.interop]
 
 
 def skopeo(*args: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(["skopeo", *args], capture_output=True, timeout=120, check=False)
-
-
-def skopeo_raw(server: RegistryServer, name: str) -> bytes:
-    result = skopeo("inspect", "--raw", *server.skopeo_args(), server.ref(name))
-    assert result.returncode == 0, result.stderr.decode()
-    return result.stdout
 
 
 def skopeo_digest(raw: bytes, tmp_path: Path) -> str:

@@ -19,7 +19,7 @@ from lighter.store import Store, collect_garbage
 from lighter.transports import TransportOptions
 from lighter.validate import check_image
 from tests.fixtures_images import make_oci_image, make_oci_index
-from tests.fixtures_registry import RegistryServer
+from tests.fixtures_registry import RegistryServer, skopeo_raw
 
 pytestmark = [pytest.mark.registry, pytest.mark.interop]
 
@@ -28,12 +28,6 @@ Run = Callable[..., subprocess.CompletedProcess[str]]
 
 def skopeo(*args: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(["skopeo", *args], capture_output=True, timeout=180, check=False)
-
-
-def raw_at(server: RegistryServer, name: str) -> bytes:
-    result = skopeo("inspect", "--raw", *server.skopeo_args(), server.ref(name))
-    assert result.returncode == 0, result.stderr.decode()
-    return result.stdout
 
 
 def ok(result: subprocess.CompletedProcess[str]) -> str:
@@ -59,10 +53,10 @@ def test_single_image_round_trip_keeps_its_digest(
         "copy", f"--format={fmt}", *registry.skopeo_args("dest"), f"oci:{tmp_path / 'in'}:one", registry.ref(repo_name)
     )
     assert pushed.returncode == 0, pushed.stderr.decode()
-    before = raw_at(registry, repo_name)
+    before = skopeo_raw(registry, repo_name)
     root = tmp_path / "store"
     round_trip(run_lighter, registry, root, repo_name, f"{repo_name}-back:1")
-    after = raw_at(registry, f"{repo_name}-back:1")
+    after = skopeo_raw(registry, f"{repo_name}-back:1")
     assert after == before  # the very bytes, so the same digest
     assert parse_manifest(after).media_type == (mt.OCI_MANIFEST if fmt == "oci" else mt.DOCKER_MANIFEST)
     record = Store(str(root)).resolve("app:1")
@@ -80,17 +74,17 @@ def test_list_round_trip_with_all_keeps_every_digest(
         "copy", "--all", *registry.skopeo_args("dest"), f"oci:{tmp_path / 'in'}:many", registry.ref(repo_name)
     )
     assert pushed.returncode == 0, pushed.stderr.decode()
-    before = raw_at(registry, repo_name)
+    before = skopeo_raw(registry, repo_name)
     assert digest_bytes(before) == made.digest
     root = tmp_path / "store"
     round_trip(run_lighter, registry, root, repo_name, f"{repo_name}-back:1", "--all")
-    after = raw_at(registry, f"{repo_name}-back:1")
+    after = skopeo_raw(registry, f"{repo_name}-back:1")
     assert after == before
     index = parse_manifest(after)
     assert isinstance(index, Index) and len(index.manifests) == len(platforms)
     for desc in index.manifests:
-        instance = raw_at(registry, f"{repo_name}-back@{desc.digest}")
-        assert instance == raw_at(registry, f"{repo_name}@{desc.digest}")
+        instance = skopeo_raw(registry, f"{repo_name}-back@{desc.digest}")
+        assert instance == skopeo_raw(registry, f"{repo_name}@{desc.digest}")
         assert digest_bytes(instance) == desc.digest
     store = Store(str(root))
     record = store.resolve("app:1")
