@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -147,6 +148,12 @@ def test_lighter_reads_umoci_made_layouts(tmp_path: Path) -> None:
     _run("/usr/bin/umoci", "repack", "--image", f"{layout}:new", str(bundle))
     name = f"oci:{layout}:new"
     assert str(_lighter_digest(name)) == json.loads(_skopeo("inspect", name))["Digest"]
+    # umoci's own manifest blob, named by index.json: both tools' manifest-digest on the file
+    manifests = json.loads((layout / "index.json").read_text())["manifests"]
+    entry = next(m for m in manifests if m["annotations"]["org.opencontainers.image.ref.name"] == "new")
+    blob = layout / "blobs" / "sha256" / entry["digest"].split(":", 1)[1]
+    ours = _run(sys.executable, "-m", "lighter.cli.main", "manifest-digest", str(blob))
+    assert ours.strip() == _skopeo_digest(blob) == entry["digest"]
     check_image(name)
     result = copy_image(name, f"oci-archive:{tmp_path / 'out.tar'}:new")
     assert (
